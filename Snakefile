@@ -1,0 +1,27 @@
+# layerlens: Kao et al., "BERT's output layer recognizes all hidden layers?" (arXiv:2001.09309), as one DAG:
+#   download -> layer maps (deeper / shallower variants) -> layer probe -> GLUE fine-tuning -> report
+# Run:  snakemake --cores all            (config.yaml)
+#       snakemake --cores all --configfile my.yaml
+# The config is validated (workflow/schemas/config.schema.yaml) before any job is planned.
+
+from pathlib import Path
+
+if not workflow.overwrite_configfiles:
+    workflow.configfile(str(Path(workflow.basedir) / "config.yaml"))
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/download.smk"
+include: "workflow/rules/layermap.smk"
+include: "workflow/rules/probe.smk"
+include: "workflow/rules/finetune.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        "resources/manifest.json",
+        rules.report_probe.output,
+        expand("results/report/probe_{base}.png", base=BASES),
+        rules.report_glue.output,

@@ -1,0 +1,151 @@
+"""Fixtures built by the tests themselves: tiny BERTs with a WordPiece tokenizer, tiny GLUE folders."""
+
+from __future__ import annotations
+
+import collections
+import random
+import re
+import string
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_GLUE = (REPO / ".." / "shared" / "glue").resolve()
+
+SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+WORDS = ("the a an cat dog bird man woman child house car tree river city book film story song game "
+         "is was are were has had will can not no yes very good bad great poor happy sad big small old new "
+         "runs ran sees saw likes liked reads read plays played eats ate goes went sings sang writes wrote "
+         "and or but because if then so this that these those it he she they we you i of in on at to from "
+         "with by for about over under after before quickly slowly often never always today yesterday").split()
+
+
+def make_vocab(path: Path, corpus: list[str] | None = None, extra_words: int = 400) -> Path:
+    """A WordPiece vocab: specials, characters (whole and ## pieces), then the commonest words."""
+    counts = collections.Counter(WORDS * 3)
+    for line in corpus or []:
+        counts.update(re.findall(r"[a-z0-9]+", line.lower()))
+    chars = list(string.ascii_lowercase + string.digits + string.punctuation)
+    vocab = SPECIALS + chars + ["##" + c for c in string.ascii_lowercase + string.digits]
+    seen = set(vocab)
+    for word, _ in counts.most_common():
+        if len(vocab) >= len(SPECIALS) + len(chars) + 36 + extra_words:
+            break
+        if word not in seen:
+            vocab.append(word)
+            seen.add(word)
+    path.write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    return path
+
+
+def make_tiny_bert(path: Path, *, layers: int = 2, hidden: int = 32, heads: int = 2, seed: int = 0,
+                   pretraining: bool = True, corpus: list[str] | None = None, max_position: int = 128,
+                   train_steps: int = 0) -> Path:
+    """Save a tiny BERT with its full MLM head (and, with ``pretraining``, pooler and NSP head, as the
+    original Google checkpoints have) plus a WordPiece tokenizer to ``path``.
+
+    With ``train_steps``, the model is first trained for that many steps to reconstruct its (unmasked) input
+    from the last layer, so the probe has something to find; otherwise its weights are random."""
+    import torch
+    from transformers import BertConfig, BertForMaskedLM, BertForPreTraining, BertTokenizerFast
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    vocab_file = make_vocab(path / "vocab.txt", corpus)
+    tokens = vocab_file.read_text(encoding="utf-8").split("\n")[:-1]
+    tokenizer = BertTokenizerFast(vocab={t: i for i, t in enumerate(tokens)}, do_lower_case=True)
+    tokenizer.save_pretrained(str(path))
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers,
+                        num_attention_heads=heads, intermediate_size=2 * hidden,
+                        max_position_embeddings=max_position, hidden_dropout_prob=0.1,
+                        attention_probs_dropout_prob=0.1)
+    torch.manual_seed(seed)
+    model = (BertForPreTraining if pretraining else BertForMaskedLM)(config)
+    if train_steps:
+        _train_reconstruction(model, tokenizer, train_steps, seed)
+    model.eval()
+    model.save_pretrained(str(path))
+    return path
+
+
+def _train_reconstruction(model, tokenizer, steps: int, seed: int) -> None:
+    """Train the MLM head, on the last layer only, to give back the input tokens (15% masked, as in BERT)."""
+    import torch
+
+    rng = random.Random(seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(steps):
+        batch = tokenizer([sentence(rng) for _ in range(16)], padding=True, return_tensors="pt")
+        labels = batch["input_ids"].clone()
+        labels[batch["attention_mask"] == 0] = -100
+        ids = batch["input_ids"].clone()
+        mask = (torch.rand(ids.shape) < 0.15) & (batch["attention_mask"] == 1)
+        ids[mask] = tokenizer.mask_token_id
+        out = model(input_ids=ids, attention_mask=batch["attention_mask"])
+        logits = out.prediction_logits if hasattr(out, "prediction_logits") else out.logits
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
+def sentence(rng: random.Random, n: int | None = None) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(n or rng.randint(4, 12))) + " ."
+
+
+def make_glue_tsv(root: Path, tasks=("rte", "mrpc", "sst2", "cola", "stsb", "wnli", "qnli"), n_train: int = 48,
+                  n_dev: int = 24, seed: int = 0) -> Path:
+    """A tiny glue_data folder in the classic layout (headers, label formats and quirks as the originals)."""
+    rng = random.Random(seed)
+    root = Path(root)
+
+    def write(rel, header, rows):
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        lines = (["\t".join(header)] if header else []) + ["\t".join(map(str, r)) for r in rows]
+        p.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    for split, n in (("train", n_train), ("dev", n_dev)):
+        if "rte" in tasks:
+            rows = []
+            for i in range(n):
+                s1 = sentence(rng)
+                ent = rng.random() < 0.5
+                s2 = s1 if ent else sentence(rng)
+                rows.append((i, s1, s2, "entailment" if ent else "not_entailment"))
+            write(f"RTE/{split}.tsv", ["index", "sentence1", "sentence2", "label"], rows)
+        if "qnli" in tasks:
+            rows = [(i, sentence(rng), sentence(rng), rng.choice(["entailment", "not_entailment"])) for i in range(n)]
+            write(f"QNLI/{split}.tsv", ["index", "question", "sentence", "label"], rows)
+        if "wnli" in tasks:
+            rows = [(i, sentence(rng), sentence(rng), rng.randint(0, 1)) for i in range(n)]
+            write(f"WNLI/{split}.tsv", ["index", "sentence1", "sentence2", "label"], rows)
+        if "mrpc" in tasks:
+            rows = []
+            for i in range(n):
+                s1 = sentence(rng)
+                eq = rng.random() < 0.6
+                rows.append((int(eq), 1000 + i, 2000 + i, s1, s1 if eq else sentence(rng)))
+            p = root / f"MRPC/{split}.tsv"
+            write(f"MRPC/{split}.tsv", ["Quality", "#1 ID", "#2 ID", "#1 String", "#2 String"], rows)
+            p.write_text("\ufeff" + p.read_text(encoding="utf-8"), encoding="utf-8")  # the original has a BOM
+        if "sst2" in tasks:
+            rows = []
+            for i in range(n):
+                pos = rng.random() < 0.5
+                rows.append((sentence(rng) + (" good great happy" if pos else " bad poor sad"), int(pos)))
+            write(f"SST-2/{split}.tsv", ["sentence", "label"], rows)
+        if "cola" in tasks:
+            rows = [("gj04", lab, "" if lab else "*", sentence(rng)) for lab in (rng.randint(0, 1) for _ in range(n))]
+            write(f"CoLA/{split}.tsv", None, rows)
+        if "stsb" in tasks:
+            rows = []
+            for i in range(n):
+                s1 = sentence(rng)
+                score = round(rng.uniform(0, 5), 3)
+                rows.append((i, "main-captions", "MSRvid", "2012test", f"{i:04d}", "none", "none", s1,
+                             s1 if score > 2.5 else sentence(rng), score))
+            write(f"STS-B/{split}.tsv", ["index", "genre", "filename", "year", "old_index", "source1", "source2",
+                                        "sentence1", "sentence2", "score"], rows)
+    return root

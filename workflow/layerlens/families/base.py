@@ -1,0 +1,106 @@
+"""The adapter interface: everything that differs between model families.
+
+A stage module (probe, layer map, fine-tune) never looks at ``model_type``; it asks the family's adapter:
+
+- where the encoder's layer stack is (``encoder_layers``) and how its tensors are named in a checkpoint
+  (``layer_key``), so a layer map can renumber them;
+- which config key holds the depth (``depth_key``) and what else in the config depends on a layer's index
+  (``variant_config``);
+- which layer maps the architecture can express (``check_layer_map``);
+- how to get every hidden state in one forward pass (``hidden_states``) and how the model's own, complete
+  masked-LM head turns a hidden state into vocabulary logits (``mlm_logits``), including a final norm where
+  the architecture has one before its head;
+- which checkpoint tensors make up that head (``head_prefixes``), to tell a checkpoint that ships one from one
+  that does not.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import ClassVar, Sequence
+
+import torch
+from torch import nn
+
+
+class FamilyAdapter:
+    #: short name shown in messages and provenance
+    name: ClassVar[str] = ""
+    #: ``config.model_type`` values this adapter handles
+    model_types: ClassVar[tuple[str, ...]] = ()
+    #: config key that holds the number of encoder layers
+    depth_key: ClassVar[str] = "num_hidden_layers"
+    #: regex matching the per-layer part of a checkpoint key; group 1 is the layer index
+    layer_key: ClassVar[str] = ""
+    #: checkpoint key prefixes (after an optional base-model prefix) that make up the masked-LM head
+    head_prefixes: ClassVar[tuple[str, ...]] = ()
+
+    # --- config ------------------------------------------------------------------------------------------
+
+    def depth(self, config: dict) -> int:
+        return int(config[self.depth_key])
+
+    def check_layer_map(self, config: dict, layers: Sequence[int]) -> None:
+        """Raise ``ValueError`` (a sentence for the user) if the architecture cannot express ``layers``."""
+
+    def variant_config(self, config: dict, layers: Sequence[int]) -> dict:
+        """The config.json of a variant whose layer ``i`` is a copy of base layer ``layers[i]``."""
+        new = dict(config)
+        new[self.depth_key] = len(layers)
+        return new
+
+    def provenance_notes(self, config: dict, layers: Sequence[int]) -> dict:
+        """Anything a reader of the variant's provenance must know about this family's layer maps."""
+        return {}
+
+    # --- checkpoint tensors ------------------------------------------------------------------------------
+
+    def layer_of(self, key: str) -> int | None:
+        m = re.search(self.layer_key, key)
+        return int(m.group(1)) if m else None
+
+    def renumber_key(self, key: str, new_index: int) -> str:
+        m = re.search(self.layer_key, key)
+        start, end = m.span(1)
+        return key[:start] + str(new_index) + key[end:]
+
+    def variant_state_dict(self, state: dict[str, torch.Tensor], layers: Sequence[int],
+                           config: dict) -> dict[str, torch.Tensor]:
+        """Tensors of the variant: every non-layer tensor as is, layer tensors copied and renumbered."""
+        by_layer: dict[int, list[str]] = {}
+        out: dict[str, torch.Tensor] = {}
+        for key, tensor in state.items():
+            idx = self.layer_of(key)
+            if idx is None:
+                out[key] = tensor
+            else:
+                by_layer.setdefault(idx, []).append(key)
+        for new_idx, src in enumerate(layers):
+            for key in by_layer.get(src, []):
+                out[self.renumber_key(key, new_idx)] = tensor_copy(state[key])
+        return out
+
+    def has_mlm_head(self, keys: Sequence[str]) -> bool:
+        return any(self._strip_base(k).startswith(self.head_prefixes) for k in keys)
+
+    def _strip_base(self, key: str) -> str:
+        return key
+
+    # --- modules -----------------------------------------------------------------------------------------
+
+    def encoder_layers(self, model: nn.Module) -> nn.ModuleList:
+        raise NotImplementedError
+
+    def hidden_states(self, model: nn.Module, input_ids: torch.Tensor,
+                      attention_mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Embedding output (layer 0) and the output of every layer, from one forward pass of the encoder."""
+        out = model.base_model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
+        return tuple(out.hidden_states)
+
+    def mlm_logits(self, model: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
+        """The model's full masked-LM head applied to hidden states ``(..., hidden_size)``."""
+        raise NotImplementedError
+
+
+def tensor_copy(t: torch.Tensor) -> torch.Tensor:
+    return t.detach().clone().contiguous()

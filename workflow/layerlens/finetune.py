@@ -1,0 +1,197 @@
+"""GLUE fine-tuning of one (model, task, seed) cell with the Hugging Face Trainer.
+
+- Tokenization happens once per (tokenizer, task, max_length) in :func:`tokenize_task` and is shared by every
+  model with that tokenizer (a base and all its variants) and every seed; no padding is stored.
+- :func:`finetune` sets the seed *before* the classifier head is built, so a base and its variants start from the
+  same head for a given seed and see the data in the same order (``seed`` and ``data_seed``): their scores are
+  paired by seed.
+- Batches are padded per batch (``DataCollatorWithPadding``), never to ``max_length``.
+- Metrics are computed locally (:mod:`layerlens.tasks`); ``metrics.json`` and ``predictions.tsv`` are written
+  atomically; the trained weights are dropped unless ``keep_weights``.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError
+from .io import atomic_dir, atomic_path, read_json, sha256_file, write_json
+from .manifest import MANIFEST, verify, write_manifest
+from .tasks import compute_metrics, get_task, task_score
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
+                   "vocab.json", "merges.txt", "spm.model", "sentencepiece.bpe.model", "added_tokens.json")
+
+
+# --- tokenization ----------------------------------------------------------------------------------------
+
+
+def tokenizer_fingerprint(model_dir: str | Path) -> dict:
+    model_dir = Path(model_dir)
+    return {f: sha256_file(model_dir / f) for f in TOKENIZER_FILES if (model_dir / f).is_file()}
+
+
+def tokenize_task(glue_dir: str | Path, tokenizer_dir: str | Path, out_dir: str | Path, task: str,
+                  max_length: int) -> dict:
+    """Tokenize every split of a task once (truncation only) and save it to ``out_dir``."""
+    from datasets import load_from_disk
+    from transformers import AutoTokenizer
+
+    spec = get_task(task)
+    verify(glue_dir)
+    verify(tokenizer_dir)
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    _check_tokenizer(tokenizer, tokenizer_dir)
+    dsd = load_from_disk(str(glue_dir), keep_in_memory=True)
+
+    def encode(batch):
+        enc = tokenizer(*[batch[c] for c in spec.text_columns], truncation=True, max_length=max_length)
+        enc["length"] = [len(x) for x in enc["input_ids"]]
+        return enc
+
+    tokenized = dsd.map(encode, batched=True, remove_columns=list(spec.text_columns), keep_in_memory=True,
+                        desc=f"tokenize {task}")
+    info = {"task": task, "max_length": max_length, "tokenizer": tokenizer_fingerprint(tokenizer_dir),
+            "glue_manifest_sha256": sha256_file(Path(glue_dir) / MANIFEST),
+            "rows": {s: len(tokenized[s]) for s in tokenized},
+            "truncated": {s: int(np.sum(np.asarray(tokenized[s]["length"]) >= max_length)) for s in tokenized}}
+    with atomic_dir(out_dir) as tmp:
+        tokenized.save_to_disk(str(tmp))
+        write_manifest(tmp, {"kind": "tokenized", **info})
+    return info
+
+
+def _check_tokenizer(tokenizer, where) -> None:
+    from .families import read_model_config
+
+    vocab_size = read_model_config(where).get("vocab_size")
+    if vocab_size is not None and len(tokenizer) > vocab_size:
+        raise InputError(where, f"the tokenizer has {len(tokenizer)} tokens but the model's vocab_size is "
+                                f"{vocab_size}: they do not belong together (token ids would overflow the "
+                                "embeddings). Use the tokenizer files that ship with the checkpoint.")
+
+
+# --- fine-tuning -----------------------------------------------------------------------------------------
+
+
+def finetune(model_dir: str | Path, tokenized_dir: str | Path, out_dir: str | Path, *, task: str, seed: int,
+             params: dict, model_name: str = "", work_dir: str | Path | None = None) -> dict:
+    """Fine-tune and evaluate one cell; write ``metrics.json`` and ``predictions.tsv`` to ``out_dir``."""
+    import torch
+    from datasets import load_from_disk
+    from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding,
+                              Trainer, TrainingArguments, set_seed)
+
+    spec = get_task(task)
+    verify(model_dir)
+    verify(tokenized_dir)
+    out_dir = Path(out_dir)
+    work_dir = Path(work_dir) if work_dir else out_dir / "trainer"
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    _check_tokenizer(tokenizer, model_dir)
+    data = load_from_disk(str(tokenized_dir))
+    train = _first(data["train"], params.get("max_train_samples"))
+    evals = {s: _first(data[s], params.get("max_eval_samples")) for s in spec.dev_splits}
+
+    set_seed(seed)  # before the head is built: same seed, same head, for a base and its variants
+    model, info = AutoModelForSequenceClassification.from_pretrained(
+        str(model_dir), num_labels=spec.num_labels, output_loading_info=True,
+        problem_type="regression" if spec.is_regression else "single_label_classification")
+
+    use_cuda = torch.cuda.is_available()
+    args = TrainingArguments(
+        output_dir=str(work_dir),
+        learning_rate=params["learning_rate"],
+        per_device_train_batch_size=params["batch_size"],
+        per_device_eval_batch_size=params["eval_batch_size"],
+        num_train_epochs=params["epochs"],
+        warmup_steps=params["warmup_ratio"],
+        weight_decay=params["weight_decay"],
+        lr_scheduler_type="linear",
+        seed=seed,
+        data_seed=seed,
+        logging_steps=params["logging_steps"],
+        logging_first_step=True,
+        eval_strategy="no",
+        save_strategy="no",
+        report_to="none",
+        bf16=use_cuda and torch.cuda.is_bf16_supported(),
+        disable_tqdm=False,
+    )
+    trainer = Trainer(model=model, args=args, train_dataset=train, processing_class=tokenizer,
+                      data_collator=DataCollatorWithPadding(tokenizer))
+    started = time.perf_counter()
+    train_out = trainer.train()
+    train_seconds = time.perf_counter() - started
+
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    diverged = not all(math.isfinite(x) for x in losses + [train_out.training_loss])
+
+    predictions, outputs = [], {}
+    for split, ds in evals.items():
+        pred = trainer.predict(ds)
+        logits = np.asarray(pred.predictions, dtype=np.float64)
+        labels = np.asarray(ds["label"])
+        yhat = logits.squeeze(-1) if spec.is_regression else logits.argmax(-1)
+        if not np.all(np.isfinite(logits)):
+            diverged = True
+        outputs[split] = (labels, yhat)
+        predictions.append(pd.DataFrame({"split": split, "idx": ds["idx"], "label": labels, "prediction": yhat}))
+
+    if diverged:
+        metrics = {k: float("nan") for k in spec.metric_names}
+    else:
+        metrics = compute_metrics(task, outputs)
+    record = {
+        "model": model_name, "task": task, "seed": seed,
+        **{k: metrics[k] for k in spec.metric_names},
+        "main_score": task_score(task, metrics),
+        "main_metric": "mean of " + ", ".join(spec.metric_names) if len(spec.metric_names) > 1
+        else spec.metric_names[0],
+        "n_train": len(train), "n_eval": {s: len(d) for s, d in evals.items()},
+        "train_seconds": train_seconds,
+        "train_loss": train_out.training_loss,
+        "diverged": diverged,
+        "constant_predictions": any(len(np.unique(y)) == 1 for _, y in outputs.values())
+        and not spec.is_regression,
+        "total_flos": float(trainer.state.total_flos),
+        "train_samples_per_second": train_out.metrics.get("train_samples_per_second"),
+        "global_steps": trainer.state.global_step,
+        "hyperparameters": params,
+        "newly_initialised": sorted(info["missing_keys"]),
+        "device": _device_name(),
+        "model_dir": str(model_dir),
+    }
+    with atomic_path(out_dir / "predictions.tsv") as tmp:
+        pd.concat(predictions).to_csv(tmp, sep="\t", index=False)
+    if params.get("keep_weights"):
+        with atomic_dir(out_dir / "model") as tmp:
+            trainer.save_model(str(tmp))
+    write_json(out_dir / "metrics.json", record)
+    if work_dir.exists():
+        shutil.rmtree(work_dir)
+    return record
+
+
+def _first(ds, n):
+    return ds if n is None or n >= len(ds) else ds.select(range(n))
+
+
+def _device_name() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    import platform
+
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def read_metrics(path: str | Path) -> dict:
+    return read_json(path)

@@ -1,0 +1,216 @@
+"""Layer maps: deeper or shallower models built from a base by copying layers, with no training.
+
+A layer map lists, for each layer of the new model, the 0-based index of the base layer it copies:
+``"0-11,11"`` is a 13-layer model whose last two layers are copies of base layer 11. ``duplicate: [i]``
+and ``remove: [i]`` are sugar over the identity map.
+
+A variant is built from the base checkpoint's tensors, not from one model class, so everything the base
+ships is carried over unchanged: embeddings, the complete masked-LM head (transform, LayerNorm, decoder, bias),
+the pooler, and the tokenizer. Layer tensors are deep-copied and renumbered; the family adapter updates the
+config (depth, and anything else indexed by layer). The map is recorded in ``config.json``
+(``layerlens_layer_map``) and in ``layer_map.json`` beside the weights.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from .errors import InputError
+from .families import adapter_for_dir, read_model_config
+from .io import atomic_dir, read_json, sha256_file, write_json
+from .manifest import MANIFEST, verify, write_manifest
+
+WEIGHT_SUFFIXES = (".safetensors",)
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".h5", ".msgpack")
+PROVENANCE_FILE = "layer_map.json"
+
+_ITEM = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
+
+
+# --- parsing ---------------------------------------------------------------------------------------------
+
+
+def parse_layers(spec: str | Sequence[int]) -> list[int]:
+    """``"0-5,5,6-11"`` -> [0, 1, 2, 3, 4, 5, 5, 6, ..., 11]. Ranges are inclusive and ascending."""
+    if not isinstance(spec, str):
+        layers = list(spec)
+        if not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in layers):
+            raise ValueError(f"a layer list must hold non-negative integers, got {spec!r}")
+        return layers
+    layers: list[int] = []
+    for item in spec.split(","):
+        m = _ITEM.match(item)
+        if not m:
+            raise ValueError(f"cannot parse {item.strip()!r} in {spec!r}: use 'i' or 'i-j', comma-separated")
+        lo = int(m.group(1))
+        hi = int(m.group(2)) if m.group(2) is not None else lo
+        if hi < lo:
+            raise ValueError(f"range {item.strip()!r} in {spec!r} runs backwards; list layers one by one to reverse")
+        layers.extend(range(lo, hi + 1))
+    return layers
+
+
+def format_layers(layers: Sequence[int]) -> str:
+    """The inverse of :func:`parse_layers`, with runs of consecutive layers folded into ranges."""
+    parts: list[str] = []
+    i = 0
+    while i < len(layers):
+        j = i
+        while j + 1 < len(layers) and layers[j + 1] == layers[j] + 1:
+            j += 1
+        parts.append(str(layers[i]) if i == j else f"{layers[i]}-{layers[j]}")
+        i = j + 1
+    return ",".join(parts)
+
+
+def sugar_layers(num_layers: int, duplicate: Iterable[int] = (), remove: Iterable[int] = ()) -> list[int]:
+    """The identity map with ``remove`` dropped and each ``duplicate`` repeated right after itself."""
+    duplicate, remove = list(duplicate), set(remove)
+    for i in list(duplicate) + sorted(remove):
+        if not 0 <= i < num_layers:
+            raise ValueError(f"layer {i} is out of range: the base has {num_layers} layers (0-{num_layers - 1})")
+    both = remove.intersection(duplicate)
+    if both:
+        raise ValueError(f"layer(s) {sorted(both)} are both removed and duplicated")
+    layers: list[int] = []
+    for i in range(num_layers):
+        if i in remove:
+            continue
+        layers.extend([i] * (1 + duplicate.count(i)))
+    return layers
+
+
+def resolve_layers(variant: dict, num_layers: int) -> list[int]:
+    """The layer map of a variant config entry (``layers`` or ``duplicate``/``remove``) for a base depth."""
+    if "layers" in variant:
+        if "duplicate" in variant or "remove" in variant:
+            raise ValueError("give either `layers` or `duplicate`/`remove`, not both")
+        layers = parse_layers(variant["layers"])
+    elif "duplicate" in variant or "remove" in variant:
+        layers = sugar_layers(num_layers, variant.get("duplicate", ()), variant.get("remove", ()))
+    else:
+        raise ValueError("needs `layers` (e.g. \"0-11,11\") or `duplicate` / `remove`")
+    check_layers(layers, num_layers)
+    return layers
+
+
+def check_layers(layers: Sequence[int], num_layers: int) -> None:
+    if not layers:
+        raise ValueError("the layer map yields zero layers")
+    bad = sorted({i for i in layers if not 0 <= i < num_layers})
+    if bad:
+        raise ValueError(
+            f"layer {bad[0]} is out of range: the base has {num_layers} layers (0-{num_layers - 1})"
+        )
+
+
+# --- building --------------------------------------------------------------------------------------------
+
+
+def weight_files(model_dir: str | Path) -> list[Path]:
+    """The safetensors files of a model folder; refuse pickle-only checkpoints."""
+    model_dir = Path(model_dir)
+    files = sorted(p for p in model_dir.iterdir() if p.suffix in WEIGHT_SUFFIXES)
+    if files:
+        return files
+    pickles = sorted(p.name for p in model_dir.iterdir() if p.suffix in PICKLE_SUFFIXES)
+    if pickles:
+        raise InputError(
+            model_dir,
+            f"only pickle weights ({', '.join(pickles)}); layerlens loads safetensors only, never a pickle. "
+            "Convert the checkpoint once in a trusted environment (load it and call save_pretrained(..., "
+            "safe_serialization=True)) or use a Hub revision that ships model.safetensors.",
+        )
+    raise InputError(model_dir, "no weights (*.safetensors) in the model folder")
+
+
+def load_state_dict(model_dir: str | Path) -> dict:
+    from safetensors.torch import load_file
+
+    state = {}
+    for f in weight_files(model_dir):
+        state.update(load_file(str(f)))
+    return state
+
+
+def build_variant(base_dir: str | Path, out_dir: str | Path, layers: Sequence[int], *,
+                  base_name: str = "", variant_name: str = "") -> dict:
+    """Write the variant of ``base_dir`` with layer map ``layers`` to ``out_dir`` (atomically).
+
+    Returns the provenance record that is also written to ``layer_map.json``.
+    """
+    from huggingface_hub import save_torch_state_dict
+
+    base_dir, out_dir = Path(base_dir), Path(out_dir)
+    adapter = adapter_for_dir(base_dir)
+    config = read_model_config(base_dir)
+    num_layers = adapter.depth(config)
+    layers = list(layers)
+    try:
+        check_layers(layers, num_layers)
+        adapter.check_layer_map(config, layers)
+    except ValueError as e:
+        raise InputError(out_dir, f"layer map {format_layers(layers)!r} on {base_dir}: {e}") from None
+
+    state = load_state_dict(base_dir)
+    present = sorted({i for k in state if (i := adapter.layer_of(k)) is not None})
+    if present != list(range(num_layers)):
+        raise InputError(base_dir, f"config.json says {num_layers} layers but the weights hold layers {present}")
+    new_state = adapter.variant_state_dict(state, layers, config)
+    new_config = adapter.variant_config(config, layers)
+    provenance = {
+        "variant": variant_name,
+        "base": base_name,
+        "base_dir": str(base_dir),
+        "family": adapter.name,
+        "base_num_layers": num_layers,
+        "num_layers": len(layers),
+        "layers": list(layers),
+        "layers_spec": format_layers(layers),
+        "base_weights_sha256": {f.name: sha256_file(f) for f in weight_files(base_dir)},
+    }
+    provenance.update(adapter.provenance_notes(config, layers))
+    new_config["layerlens_layer_map"] = {k: provenance[k] for k in ("base", "layers", "base_num_layers")}
+
+    with atomic_dir(out_dir) as tmp:
+        save_torch_state_dict(new_state, tmp, safe_serialization=True, metadata={"format": "pt"})
+        write_json(tmp / "config.json", new_config)
+        for f in base_dir.iterdir():
+            if f.is_file() and f.name not in {"config.json", MANIFEST, PROVENANCE_FILE} \
+                    and f.suffix not in WEIGHT_SUFFIXES + PICKLE_SUFFIXES \
+                    and not f.name.endswith(".safetensors.index.json"):
+                shutil.copy2(f, tmp / f.name)  # tokenizer, generation config, ...
+        write_json(tmp / PROVENANCE_FILE, provenance)
+        write_manifest(tmp, {"kind": "variant", "name": variant_name, "base": base_name,
+                             "layers": provenance["layers_spec"]})
+    return provenance
+
+
+def build_variant_from_config(base_dir: str | Path, out_dir: str | Path, spec: dict, *, base_name: str = "",
+                              variant_name: str = "") -> dict:
+    """Build a variant from its config entry (``layers`` or ``duplicate`` / ``remove``)."""
+    from .families import model_depth
+
+    verify(base_dir)
+    try:
+        layers = resolve_layers(dict(spec), model_depth(base_dir))
+    except ValueError as e:
+        key = f"variants.{variant_name}" + (".layers" if "layers" in spec else "")
+        from .errors import ConfigError
+
+        raise ConfigError(key, f"{e} (base {base_name!r} at {base_dir})") from None
+    return build_variant(base_dir, out_dir, layers, base_name=base_name, variant_name=variant_name)
+
+
+def read_provenance(model_dir: str | Path) -> dict | None:
+    path = Path(model_dir) / PROVENANCE_FILE
+    return read_json(path) if path.is_file() else None
+
+
+def source_layers(model_dir: str | Path) -> list[int] | None:
+    """For a variant folder, the base layer behind each of its layers; None for a base model."""
+    prov = read_provenance(model_dir)
+    return list(prov["layers"]) if prov else None

@@ -1,0 +1,286 @@
+"""The layer probe: every hidden layer through the model's own masked-LM head.
+
+Kao et al.'s first phenomenon: feed each hidden layer (layer 0 = the embedding output, then 1..L) straight into
+the MLM output head, which in pre-training only saw the last layer, and it still reconstructs the input tokens.
+
+One forward pass gives every hidden state. Each layer's states at the input tokens (special tokens and
+padding excluded; nothing is masked) go through the full head in chunks of ``chunk_tokens`` positions, so only
+one chunk of vocabulary-sized logits exists at a time, whatever the depth. Per layer:
+
+``top1``
+    share of tokens whose argmax prediction is the input token (with a 95% bootstrap interval over
+    sentences, ``top1_lo`` / ``top1_hi``)
+``top5``
+    share of tokens whose input token is among the 5 highest logits
+``cross_entropy``
+    mean negative log-probability of the input token (nats)
+``agree_last``
+    share of tokens whose argmax equals the last layer's argmax
+``kl_last``
+    mean KL(last layer's distribution || this layer's), nats
+
+``source_layer`` gives, in the same numbering as ``layer``, the base model's hidden state the layer copies
+(``layers[i-1] + 1`` for a variant's layer i; 0 for the embedding output).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError
+from .families import adapter_for_dir
+from .layermap import source_layers
+
+COLUMNS = ["model", "layer", "source_layer", "top1", "top1_lo", "top1_hi", "top5", "cross_entropy",
+           "agree_last", "kl_last", "n_tokens", "n_sentences", "head"]
+
+
+# --- sentences -------------------------------------------------------------------------------------------
+
+
+def select_sentences(glue_dirs: dict[str, str | Path], n: int) -> pd.DataFrame:
+    """The probe's sentences: the first ``n`` of the tasks' dev sets, deterministic.
+
+    Each text column of a dev example is one sentence; tasks take turns (round robin, in the given order) so
+    every configured task contributes; exact repeats are dropped. Returns columns task, idx, column, sentence.
+    """
+    from datasets import load_from_disk
+
+    from .tasks import get_task
+
+    streams = []
+    for task, folder in glue_dirs.items():
+        spec = get_task(task)
+        dev = load_from_disk(str(folder))[spec.dev_splits[0]]
+        rows = [(task, int(ex["idx"]), col, ex[col]) for ex in dev for col in spec.text_columns]
+        streams.append(iter(rows))
+    chosen, seen = [], set()
+    while streams and len(chosen) < n:
+        for stream in list(streams):
+            row = next(stream, None)
+            if row is None:
+                streams.remove(stream)
+                continue
+            text = row[3].strip()
+            if text and text not in seen:
+                seen.add(text)
+                chosen.append(row)
+                if len(chosen) == n:
+                    break
+    return pd.DataFrame(chosen, columns=["task", "idx", "column", "sentence"])
+
+
+def write_sentences(glue_dirs: dict[str, str | Path], n: int, out: str | Path) -> pd.DataFrame:
+    from .io import atomic_path
+
+    table = select_sentences(glue_dirs, n)
+    with atomic_path(out) as tmp:
+        table.to_csv(tmp, sep="\t", index=False)
+    return table
+
+
+def read_sentences(path: str | Path) -> list[str]:
+    import csv
+
+    return pd.read_csv(path, sep="\t", quoting=csv.QUOTE_NONE, keep_default_na=False)["sentence"].tolist()
+
+
+# --- probe -----------------------------------------------------------------------------------------------
+
+
+def load_mlm(model_dir: str | Path, device: str = "cpu"):
+    """The model with its pretrained masked-LM head; a clear error if the checkpoint ships no head."""
+    from transformers import AutoModelForMaskedLM
+
+    model, info = AutoModelForMaskedLM.from_pretrained(str(model_dir), output_loading_info=True)
+    adapter = adapter_for_dir(model_dir)
+    missing_head = sorted(k for k in info["missing_keys"] if adapter.has_mlm_head([k]))
+    if missing_head:
+        raise InputError(
+            model_dir,
+            f"the checkpoint has no (complete) masked-LM head: missing {', '.join(missing_head[:4])}"
+            + (" ..." if len(missing_head) > 4 else "")
+            + ". Sentence encoders, fine-tuned encoders and ELECTRA discriminators ship none; set "
+              "`probe: {head: fit}` for this model to fit one on the last layer.",
+        )
+    return model.eval().to(device), adapter
+
+
+def run_probe(model_dir: str | Path, sentences: Sequence[str], *, model_name: str = "", max_length: int = 128,
+              batch_size: int = 32, chunk_tokens: int = 2048, bootstrap: int = 1000, seed: int = 0,
+              device: str | None = None, head_name: str = "pretrained", model=None) -> pd.DataFrame:
+    """Probe every layer of the model in ``model_dir`` on ``sentences``; one row per layer."""
+    import torch
+    from tqdm.auto import tqdm
+    from transformers import AutoTokenizer
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if model is None:
+        model, adapter = load_mlm(model_dir, device)
+    else:
+        adapter = adapter_for_dir(model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    enc = tokenizer(list(sentences), truncation=True, max_length=max_length, return_special_tokens_mask=True)
+    lengths = np.array([len(x) for x in enc["input_ids"]])
+    order = np.argsort(-lengths, kind="stable")  # similar lengths share a batch: little padding
+
+    n_sent = len(sentences)
+    acc = None  # per-layer accumulators, created once the depth is known
+    with torch.inference_mode():
+        for start in tqdm(range(0, n_sent, batch_size), desc=f"probe {model_name}", mininterval=5):
+            ids_idx = order[start:start + batch_size]
+            batch = tokenizer.pad({k: [enc[k][i] for i in ids_idx] for k in
+                                   ("input_ids", "attention_mask", "special_tokens_mask")}, return_tensors="pt")
+            input_ids = batch["input_ids"].to(device)
+            attention = batch["attention_mask"].to(device)
+            keep = (attention.bool() & ~batch["special_tokens_mask"].to(device).bool())
+            hidden = adapter.hidden_states(model, input_ids, attention)
+            if acc is None:
+                acc = _Accumulators(len(hidden), n_sent)
+            sent_of_token = torch.as_tensor(ids_idx, device=device)[:, None].expand_as(input_ids)[keep]
+            target = input_ids[keep]
+            states = [h[keep] for h in hidden]
+            for lo in range(0, target.numel(), chunk_tokens):
+                sl = slice(lo, lo + chunk_tokens)
+                _score_chunk(model, adapter, [s[sl] for s in states], target[sl], sent_of_token[sl], acc)
+    if acc is None:
+        raise InputError(model_dir, "no sentences to probe")
+    return acc.table(model_name=model_name, sources=_source_layers(model_dir, len(acc.ce)),
+                     bootstrap=bootstrap, seed=seed, head_name=head_name)
+
+
+def _score_chunk(model, adapter, states, target, sent, acc: "_Accumulators") -> None:
+    import torch
+
+    last_logp = torch.log_softmax(adapter.mlm_logits(model, states[-1]).float(), dim=-1)
+    last_top1 = last_logp.argmax(-1)
+    last_p = last_logp.exp()
+    for layer, h in enumerate(states):
+        logp = last_logp if layer == len(states) - 1 else torch.log_softmax(
+            adapter.mlm_logits(model, h).float(), dim=-1)
+        top5 = logp.topk(5, dim=-1).indices
+        top1 = top5[:, 0]
+        correct1 = (top1 == target)
+        acc.add(layer,
+                correct1=correct1,
+                correct5=(top5 == target[:, None]).any(-1),
+                nll=-logp.gather(-1, target[:, None]).squeeze(-1),
+                agree=(top1 == last_top1),
+                kl=(last_p * (last_logp - logp)).sum(-1),
+                sent=sent)
+
+
+class _Accumulators:
+    def __init__(self, n_layers: int, n_sent: int):
+        self.top1 = np.zeros((n_layers, n_sent), dtype=np.int64)
+        self.tokens = np.zeros(n_sent, dtype=np.int64)
+        self.top5 = np.zeros(n_layers, dtype=np.int64)
+        self.ce = np.zeros(n_layers, dtype=np.float64)
+        self.agree = np.zeros(n_layers, dtype=np.int64)
+        self.kl = np.zeros(n_layers, dtype=np.float64)
+
+    def add(self, layer, *, correct1, correct5, nll, agree, kl, sent):
+        sent = sent.cpu().numpy()
+        np.add.at(self.top1[layer], sent, correct1.cpu().numpy().astype(np.int64))
+        if layer == 0:
+            np.add.at(self.tokens, sent, 1)
+        self.top5[layer] += int(correct5.sum())
+        self.ce[layer] += float(nll.double().sum())
+        self.agree[layer] += int(agree.sum())
+        self.kl[layer] += float(kl.double().sum())
+
+    def table(self, *, model_name, sources, bootstrap, seed, head_name) -> pd.DataFrame:
+        n_tok = int(self.tokens.sum())
+        if n_tok == 0:
+            raise ValueError("the probe sentences hold no scoreable tokens")
+        top1 = self.top1.sum(1) / n_tok
+        lo, hi = bootstrap_ratio_ci(self.top1, self.tokens, bootstrap, seed)
+        rows = []
+        for layer in range(len(self.ce)):
+            rows.append({
+                "model": model_name, "layer": layer, "source_layer": sources[layer],
+                "top1": top1[layer], "top1_lo": lo[layer], "top1_hi": hi[layer],
+                "top5": self.top5[layer] / n_tok, "cross_entropy": self.ce[layer] / n_tok,
+                "agree_last": self.agree[layer] / n_tok, "kl_last": self.kl[layer] / n_tok,
+                "n_tokens": n_tok, "n_sentences": int((self.tokens > 0).sum()), "head": head_name,
+            })
+        return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def bootstrap_ratio_ci(hits: np.ndarray, counts: np.ndarray, n_boot: int, seed: int = 0,
+                       level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile interval of sum(hits)/sum(counts) per row, resampling the columns (sentences) with
+    replacement: tokens of one sentence are not independent, sentences are."""
+    n_rows = hits.shape[0]
+    keep = counts > 0
+    hits, counts = hits[:, keep], counts[keep]
+    if n_boot <= 0 or counts.size < 2:
+        return np.full(n_rows, np.nan), np.full(n_rows, np.nan)
+    rng = np.random.default_rng(seed)
+    n = counts.size
+    weights = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot)  # (B, n): times each sentence is drawn
+    ratios = (weights @ hits.T) / (weights @ counts)[:, None]  # (B, rows)
+    alpha = (1 - level) / 2
+    return np.quantile(ratios, alpha, axis=0), np.quantile(ratios, 1 - alpha, axis=0)
+
+
+def _source_layers(model_dir, n_hidden: int) -> list[int]:
+    layers = source_layers(model_dir)
+    if layers is None:
+        return list(range(n_hidden))
+    return [0] + [s + 1 for s in layers]
+
+
+def probe_to_files(model_dir, sentences_tsv, out_csv, out_png, *, model_name: str, settings: dict) -> pd.DataFrame:
+    """The probe rule: verify the model folder, probe it, write the CSV and the figure."""
+    from .io import atomic_path
+    from .manifest import verify
+
+    verify(model_dir)
+    table = run_probe(model_dir, read_sentences(sentences_tsv), model_name=model_name,
+                      max_length=settings["max_length"], batch_size=settings["batch_size"],
+                      chunk_tokens=settings["chunk_tokens"], bootstrap=settings["bootstrap"])
+    with atomic_path(out_csv) as tmp:
+        table.to_csv(tmp, index=False)
+    plot_probe(table, out_png)
+    return table
+
+
+# --- figure ----------------------------------------------------------------------------------------------
+
+
+def plot_probe(table: pd.DataFrame, path: str | Path, title: str | None = None) -> None:
+    """Top-1, top-5 and agreement with the last layer against depth, with the top-1 interval shaded."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), constrained_layout=True)
+    x = table["layer"]
+    ax.fill_between(x, table["top1_lo"], table["top1_hi"], alpha=0.25, color="C0", linewidth=0)
+    ax.plot(x, table["top1"], "o-", color="C0", label="top-1 = input token")
+    ax.plot(x, table["top5"], "s--", color="C1", label="input token in top-5")
+    ax.plot(x, table["agree_last"], "^:", color="C2", label="top-1 agrees with last layer")
+    ax.set_xlabel("hidden layer (0 = embedding output)")
+    ax.set_ylabel("share of input tokens")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xticks(list(x))
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left", fontsize=8)
+    n_tok = int(table["n_tokens"].iloc[0])
+    ax.set_title(title or f"{table['model'].iloc[0]}: MLM head on every layer ({n_tok} tokens)", fontsize=10)
+    _save_fig(fig, path)
+    plt.close(fig)
+
+
+def _save_fig(fig, path) -> None:
+    from .io import atomic_path
+
+    path = Path(path)
+    with atomic_path(path, suffix=path.suffix) as tmp:
+        fig.savefig(tmp, dpi=150, format=path.suffix.lstrip("."))

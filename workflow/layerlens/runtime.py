@@ -1,0 +1,73 @@
+"""What every rule's script does around its one library call: logging, offline mode, threads, caches.
+
+``with job(snakemake): ...`` in a script
+
+- sends everything the job prints (Python, tqdm progress, C libraries) to the rule's ``log:`` file;
+- turns on ``HF_HUB_OFFLINE`` / ``HF_DATASETS_OFFLINE`` (all rules but the download rules: compute nodes often
+  have no internet, and nothing after the download needs it);
+- keeps every cache (Hugging Face, matplotlib, torch compile) under ``resources/.cache``;
+- sets torch's thread count to the rule's ``threads``;
+- on a :class:`~layerlens.errors.LayerLensError`, writes its one-line message to the terminal as well as the log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import traceback
+from pathlib import Path
+
+CACHE = Path("resources") / ".cache"
+
+
+def cache_env(root: str | os.PathLike = CACHE) -> dict[str, str]:
+    root = Path(root).resolve()
+    return {
+        "HF_HOME": str(root / "huggingface"),
+        "HF_DATASETS_CACHE": str(root / "huggingface" / "datasets"),
+        "MPLCONFIGDIR": str(root / "matplotlib"),
+        "TORCHINDUCTOR_CACHE_DIR": str(root / "torchinductor"),
+        "TRITON_CACHE_DIR": str(root / "triton"),
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+
+
+def set_offline(offline: bool = True) -> None:
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        os.environ[var] = "1" if offline else "0"
+
+
+@contextlib.contextmanager
+def job(smk, *, offline: bool = True):
+    """Context for the body of a rule's script; ``smk`` is the ``snakemake`` object."""
+    os.environ.update(cache_env())
+    set_offline(offline)
+    log = smk.log[0] if len(smk.log) else None
+    terminal = os.dup(2)
+    if log:
+        Path(log).parent.mkdir(parents=True, exist_ok=True)
+        fh = open(log, "w", buffering=1, encoding="utf-8")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(fh.fileno(), 1)
+        os.dup2(fh.fileno(), 2)
+        sys.stdout = sys.stderr = fh
+    try:
+        try:
+            import torch
+        except ImportError:  # the report environment has no torch
+            pass
+        else:
+            torch.set_num_threads(max(1, int(smk.threads)))
+        yield
+    except Exception as e:
+        from .errors import LayerLensError
+
+        traceback.print_exc()
+        if isinstance(e, LayerLensError):
+            os.write(terminal, f"\nlayerlens error in rule {smk.rule}: {e}\n".encode())
+        raise
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()

@@ -1,0 +1,59 @@
+# Shared by every rule file: config validation, the grid, paths, wildcard constraints, job environment.
+
+import os
+import re
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+
+sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
+
+from layerlens import config as llconfig  # noqa: E402
+from layerlens.errors import LayerLensError  # noqa: E402
+from layerlens.runtime import cache_env  # noqa: E402
+
+try:
+    llconfig.validate(config)  # snakemake.utils.validate against the schema, then semantic checks
+except LayerLensError as e:
+    raise WorkflowError(f"invalid configuration: {e}") from None
+
+os.environ.update(cache_env())  # every cache stays under resources/.cache
+
+BASES = list(config["models"])
+VARIANTS = list(config["variants"])
+MODELS = BASES + VARIANTS
+TASKS = config["tasks"]
+SEEDS = config["seeds"]
+TORCH_ENV = "../../envs/torch.yaml"
+REPORT_ENV = "../../envs/report.yaml"
+
+
+def _alternatives(names):
+    return "|".join(re.escape(n) for n in names) if names else "(?!x)x"
+
+
+wildcard_constraints:
+    base=_alternatives(BASES),
+    variant=_alternatives(VARIANTS),
+    model=_alternatives(MODELS),
+    task=_alternatives(TASKS),
+    seed=r"\d+",
+    max_length=r"\d+",
+
+
+def model_dir(name):
+    return f"resources/models/{name}"
+
+
+def base_of(name):
+    return llconfig.base_of(config, name)
+
+
+def finetune_params(task):
+    return llconfig.finetune_params(config, task)
+
+
+def tokenized_dir(model, task):
+    length = finetune_params(task)["max_length"]
+    return f"resources/tokenized/{base_of(model)}/{task}-len{length}"

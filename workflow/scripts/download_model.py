@@ -1,0 +1,12 @@
+"""Rule download_model: a Hub snapshot (safetensors only) or a local folder -> resources/models/{base}/."""
+import os
+import sys
+
+sys.path.insert(0, os.path.join(snakemake.scriptdir, ".."))  # noqa: F821  (the layerlens package)
+from layerlens.runtime import job  # noqa: E402
+
+with job(snakemake, offline=False):  # noqa: F821
+    from layerlens.download import fetch_model
+
+    fetch_model(snakemake.params.source, snakemake.params.revision, snakemake.output[0],  # noqa: F821
+                name=snakemake.wildcards.base)  # noqa: F821
