@@ -122,6 +122,7 @@ def finetune(model_dir: str | Path, tokenized_dir: str | Path, out_dir: str | Pa
         save_strategy="no",
         report_to="none",
         bf16=use_cuda and torch.cuda.is_bf16_supported(),
+        dataloader_pin_memory=use_cuda,
         disable_tqdm=False,
     )
     trainer = Trainer(model=model, args=args, train_dataset=train, processing_class=tokenizer,

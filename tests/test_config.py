@@ -1,0 +1,115 @@
+"""Config validation: defaults from the schema, and one clear message naming the key for each bad config."""
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from helpers import REPO
+from layerlens import config as llconfig
+from layerlens.errors import ConfigError, InputError
+
+
+@pytest.fixture
+def good(tiny_bert, tiny_glue):
+    return {
+        "models": {"tiny": {"source": str(tiny_bert)}},
+        "variants": {"tiny-dup": {"base": "tiny", "layers": "0-2,2"}},
+        "glue": {"source": "tsv", "dir": str(tiny_glue)},
+        "tasks": ["rte", "mrpc"],
+        "seeds": [1, 2],
+    }
+
+
+def test_defaults_are_filled(good):
+    cfg = llconfig.validate(copy.deepcopy(good))
+    assert cfg["probe"] == {"sentences": 1000, "max_length": 128, "batch_size": 32, "chunk_tokens": 2048,
+                            "bootstrap": 1000}
+    assert cfg["finetune"]["learning_rate"] == 2e-5 and cfg["finetune"]["batch_size"] == 32
+    assert cfg["finetune"]["per_task"] == {}
+    assert cfg["models"]["tiny"]["revision"] == "main"
+
+
+def test_per_task_overrides(good):
+    good["finetune"] = {"epochs": 3, "per_task": {"mrpc": {"epochs": 5, "learning_rate": 3e-5}}}
+    cfg = llconfig.validate(good)
+    assert llconfig.finetune_params(cfg, "mrpc")["epochs"] == 5
+    assert llconfig.finetune_params(cfg, "mrpc")["learning_rate"] == 3e-5
+    assert llconfig.finetune_params(cfg, "rte")["epochs"] == 3
+    assert "per_task" not in llconfig.finetune_params(cfg, "rte")
+
+
+def test_the_shipped_config_is_valid():
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    llconfig.validate(cfg)
+    assert set(cfg["tasks"]) == {"rte", "mrpc", "stsb", "cola"} and len(cfg["seeds"]) == 3
+    assert len(cfg["variants"]) >= 2
+
+
+BAD = {
+    "unknown task": (lambda c: c["tasks"].append("squad"), "tasks[2]", "is not one of"),
+    "layer out of range": (lambda c: c["variants"]["tiny-dup"].update(layers="0-3"), "variants.tiny-dup.layers",
+                           "layer 3 is out of range: the base has 3 layers"),
+    "duplicate out of range": (lambda c: c["variants"].update({"d": {"base": "tiny", "duplicate": [7]}}),
+                               "variants.d", "layer 7 is out of range"),
+    "bad layer syntax": (lambda c: c["variants"]["tiny-dup"].update(layers="0-2,x"), "variants.tiny-dup.layers",
+                         "cannot parse 'x'"),
+    "backwards range": (lambda c: c["variants"]["tiny-dup"].update(layers="2-0"), "variants.tiny-dup.layers",
+                        "runs backwards"),
+    "variant base is not a model": (lambda c: c["variants"]["tiny-dup"].update(base="bert"),
+                                    "variants.tiny-dup.base", "is not a model under `models`"),
+    "variant named like a model": (lambda c: c["variants"].update({"tiny": {"base": "tiny", "layers": "0"}}),
+                                   "variants.tiny", "cannot share its name"),
+    "tsv without dir": (lambda c: c["glue"].pop("dir"), "glue.dir", "must name the classic glue_data folder"),
+    "tsv dir lacking a task": (lambda c: c["tasks"].append("mnli"), "glue.dir", "lacks MNLI/train.tsv"),
+    "tsv dir missing": (lambda c: c["glue"].update(dir="/nonexistent/glue"), "glue.dir", "is not a folder"),
+    "non-integer seed": (lambda c: c.update(seeds=[1, 2.5]), "seeds[1]", "is not of type 'integer'"),
+    "string seed": (lambda c: c.update(seeds=["1"]), "seeds[0]", "is not of type 'integer'"),
+    "unknown top-level key": (lambda c: c.update(epochs=3), "epochs", "unknown key"),
+    "unknown nested key": (lambda c: c.update(finetune={"lr": 1e-5}), "finetune.lr", "unknown key"),
+    "unknown per-task key": (lambda c: c.update(finetune={"per_task": {"rte": {"lr": 1}}}),
+                             "finetune.per_task.rte.lr", "unknown key"),
+    "both layers and sugar": (lambda c: c["variants"]["tiny-dup"].update(remove=[0]), "variants.tiny-dup.layers",
+                              "not both"),
+    "zero layers": (lambda c: c["variants"].update({"none": {"base": "tiny", "remove": [0, 1, 2]}}),
+                    "variants.none", "zero layers"),
+    "bad model name": (lambda c: c["models"].update({"my model": {"source": "a/b"}}), "models",
+                       "does not match"),
+    "missing local model": (lambda c: c["models"]["tiny"].update(source="./no/such/model"),
+                            "models.tiny.source", "does not exist"),
+    "bad glue source": (lambda c: c["glue"].update(source="s3"), "glue.source", "is not one of"),
+    "no seeds": (lambda c: c.update(seeds=[]), "seeds", "should be non-empty"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_config_names_the_key(good, case):
+    mutate, key, words = BAD[case]
+    cfg = copy.deepcopy(good)
+    mutate(cfg)
+    with pytest.raises(ConfigError) as err:
+        llconfig.validate(cfg)
+    assert err.value.key == key
+    assert str(err.value).startswith(f"config key '{key}'")
+    assert words in str(err.value)
+
+
+def test_malformed_yaml_names_the_file(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("models:\n  a: {source: x/y\ntasks: [rte]\n")
+    with pytest.raises(InputError, match="c.yaml: malformed YAML"):
+        llconfig.load(p)
+
+
+def test_snakemake_refuses_a_bad_config_before_any_job(good, tmp_path):
+    """The real path: snakemake itself stops at parse time with the one-line message, and nothing is created."""
+    good["tasks"] = ["rte", "squad"]
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(good))
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--configfile",
+                           "bad.yaml", "--cores", "1"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert "invalid configuration: config key 'tasks[1]': 'squad' is not one of" in proc.stdout + proc.stderr
+    assert not (tmp_path / "resources").exists() and not (tmp_path / "results").exists()

@@ -1,0 +1,136 @@
+"""Download stage: the classic TSV layout normalized to the Hub's form, manifests, local models, offline errors."""
+
+import json
+import shutil
+
+import pytest
+from datasets import load_from_disk
+
+from layerlens import download
+from layerlens.errors import InputError, NetworkError
+from layerlens.manifest import verify
+
+
+def test_tsv_matches_hub_columns_and_labels(tiny_glue, tmp_path):
+    for task, cols in {"rte": ["sentence1", "sentence2", "label", "idx"],
+                       "mrpc": ["sentence1", "sentence2", "label", "idx"],
+                       "cola": ["sentence", "label", "idx"], "sst2": ["sentence", "label", "idx"],
+                       "stsb": ["sentence1", "sentence2", "label", "idx"],
+                       "qnli": ["question", "sentence", "label", "idx"]}.items():
+        entry = download.fetch_glue(task, "tsv", tmp_path / task, tsv_dir=tiny_glue)
+        dsd = load_from_disk(str(tmp_path / task))
+        assert sorted(dsd) == ["train", "validation"]
+        assert dsd["validation"].column_names == cols
+        assert entry["rows"] == {"train": 48, "validation": 24}
+        assert entry["type"] == "tsv" and entry["source_files"]
+    rte = load_from_disk(str(tmp_path / "rte"))["train"]
+    raw = (tiny_glue / "RTE" / "train.tsv").read_text().splitlines()[1:]
+    for row, line in zip(rte, raw):
+        fields = line.split("\t")
+        assert row["sentence1"] == fields[1] and row["sentence2"] == fields[2]
+        assert row["label"] == ["entailment", "not_entailment"].index(fields[3])
+    mrpc = load_from_disk(str(tmp_path / "mrpc"))["train"]
+    first = (tiny_glue / "MRPC" / "train.tsv").read_text(encoding="utf-8-sig").splitlines()[1].split("\t")
+    assert mrpc[0]["label"] == int(first[0]) and mrpc[0]["sentence1"] == first[3]
+    assert load_from_disk(str(tmp_path / "stsb"))["train"].features["label"].dtype == "float32"
+
+
+def test_real_glue_files(shared_glue, tmp_path):
+    """Row and label counts of the real files against the official GLUE figures."""
+    expected = {"rte": ({"train": 2490, "validation": 277}, {0: 146, 1: 131}),
+                "mrpc": ({"train": 3668, "validation": 408}, {1: 279, 0: 129}),
+                "cola": ({"train": 8551, "validation": 1043}, {1: 721, 0: 322}),
+                "wnli": ({"train": 635, "validation": 71}, {0: 40, 1: 31}),
+                "sst2": ({"train": 67349, "validation": 872}, {1: 444, 0: 428})}
+    for task, (rows, labels) in expected.items():
+        entry = download.fetch_glue(task, "tsv", tmp_path / task, tsv_dir=shared_glue)
+        assert entry["rows"] == rows
+        dev = load_from_disk(str(tmp_path / task))["validation"]
+        counts = {k: dev["label"].count(k) for k in labels}
+        assert counts == labels
+    stsb = download.fetch_glue("stsb", "tsv", tmp_path / "stsb", tsv_dir=shared_glue)
+    assert stsb["rows"] == {"train": 5749, "validation": 1500}
+
+
+@pytest.mark.parametrize("mutate, words", [
+    (lambda lines: [lines[0]] + [lines[1].rsplit("\t", 1)[0]] + lines[2:], "line 2: 3 fields, expected 4"),
+    (lambda lines: [lines[0], lines[1].rsplit("\t", 1)[0] + "\tmaybe"] + lines[2:], "line 2: bad label 'maybe'"),
+    (lambda lines: [lines[0].replace("sentence2", "hypothesis")] + lines[1:], "header lacks column(s) ['sentence2']"),
+    (lambda lines: [lines[0]], "is empty: no data rows"),
+])
+def test_bad_tsv_names_file_and_line(tiny_glue, tmp_path, mutate, words):
+    root = tmp_path / "glue"
+    shutil.copytree(tiny_glue, root)
+    f = root / "RTE" / "dev.tsv"
+    f.write_text("\n".join(mutate(f.read_text().splitlines())) + "\n")
+    with pytest.raises(InputError) as err:
+        download.fetch_glue("rte", "tsv", tmp_path / "out", tsv_dir=root)
+    assert str(f) in str(err.value) and words in str(err.value)
+    assert not (tmp_path / "out").exists()  # nothing half-written
+
+
+def test_manifest_catches_a_changed_file(tiny_glue, tmp_path):
+    download.fetch_glue("rte", "tsv", tmp_path / "rte", tsv_dir=tiny_glue)
+    manifest = verify(tmp_path / "rte")
+    assert any(name.endswith(".arrow") for name in manifest["files"])
+    arrow = next((tmp_path / "rte").rglob("*.arrow"))
+    arrow.write_bytes(arrow.read_bytes() + b"x")
+    with pytest.raises(InputError, match="sha256 differs from the manifest"):
+        verify(tmp_path / "rte")
+
+
+def test_local_model_copy(tiny_bert, tmp_path):
+    entry = download.fetch_model(str(tiny_bert), "main", tmp_path / "m", name="tiny")
+    assert entry["type"] == "local" and "model.safetensors" in entry["files"]
+    assert (tmp_path / "m" / "vocab.txt").is_file()
+    assert verify(tmp_path / "m")["name"] == "tiny"
+
+
+def test_pickle_only_model_is_refused(tiny_bert, tmp_path):
+    src = tmp_path / "pickled"
+    src.mkdir()
+    shutil.copy(tiny_bert / "config.json", src)
+    (src / "pytorch_model.bin").write_bytes(b"not loaded, never unpickled")
+    with pytest.raises(InputError, match="only pickle weights \\(pytorch_model.bin\\).*never a pickle"):
+        download.fetch_model(str(src), "main", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_model_folder_without_weights(tiny_bert, tmp_path):
+    src = tmp_path / "empty"
+    src.mkdir()
+    shutil.copy(tiny_bert / "config.json", src)
+    with pytest.raises(InputError, match="no weights"):
+        download.fetch_model(str(src), "main", tmp_path / "out")
+
+
+def test_no_network_fails_at_once_and_says_how_to_work_offline(tmp_path, monkeypatch):
+    # a closed port on this machine: no traffic leaves it, and the answer is immediate
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    import importlib
+
+    import huggingface_hub.constants
+
+    importlib.reload(huggingface_hub.constants)
+    try:
+        with pytest.raises(NetworkError) as err:
+            download.fetch_model("google-bert/bert-base-uncased", "main", tmp_path / "m")
+    finally:
+        monkeypatch.undo()
+        importlib.reload(huggingface_hub.constants)
+    msg = str(err.value)
+    assert "Cannot reach the Hugging Face Hub" in msg
+    assert "models.<name>.source" in msg and "glue: {source: tsv" in msg
+    assert not (tmp_path / "m").exists()
+
+
+def test_merge_manifests(tiny_bert, tiny_glue, tmp_path):
+    from layerlens.manifest import merge
+
+    download.fetch_model(str(tiny_bert), "main", tmp_path / "m", name="tiny")
+    download.fetch_glue("rte", "tsv", tmp_path / "g", tsv_dir=tiny_glue)
+    merged = merge([tmp_path / "m" / "manifest.json", tmp_path / "g" / "manifest.json"], tmp_path / "all.json")
+    assert set(merged) == {"models", "glue", "versions"}
+    assert merged["glue"]["rte"]["rows"]["validation"] == 24
+    assert json.loads((tmp_path / "all.json").read_text())["models"]["tiny"]["type"] == "local"

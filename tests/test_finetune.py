@@ -1,0 +1,107 @@
+"""Fine-tuning: tokenize once, seed pairing of heads, outputs and their numbers."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from datasets import load_from_disk
+from transformers import AutoModelForSequenceClassification, set_seed
+
+from layerlens import download, finetune, layermap, tasks
+from layerlens.errors import InputError
+from layerlens.manifest import write_manifest
+
+PARAMS = {"learning_rate": 5e-3, "batch_size": 8, "eval_batch_size": 16, "epochs": 2, "max_length": 32,
+          "max_train_samples": 40, "max_eval_samples": 20, "warmup_ratio": 0.1, "weight_decay": 0.01,
+          "logging_steps": 2, "keep_weights": False}
+
+
+@pytest.fixture(scope="module")
+def prepared(tiny_bert, tiny_glue, tmp_path_factory):
+    root = tmp_path_factory.mktemp("ft")
+    download.fetch_model(str(tiny_bert), "main", root / "models" / "tiny", name="tiny")
+    layermap.build_variant(root / "models" / "tiny", root / "models" / "tiny-dup", [0, 1, 2, 2])
+    for task in ("rte", "stsb"):
+        download.fetch_glue(task, "tsv", root / "glue" / task, tsv_dir=tiny_glue)
+        finetune.tokenize_task(root / "glue" / task, root / "models" / "tiny", root / "tok" / task, task, 32)
+    return root
+
+
+def test_tokenized_once_without_padding(prepared, tiny_bert):
+    from transformers import AutoTokenizer
+
+    data = load_from_disk(str(prepared / "tok" / "rte"))
+    raw = load_from_disk(str(prepared / "glue" / "rte"))
+    tok = AutoTokenizer.from_pretrained(str(tiny_bert))
+    for i in (0, 5):
+        ex = raw["validation"][i]
+        expected = tok(ex["sentence1"], ex["sentence2"], truncation=True, max_length=32)["input_ids"]
+        assert data["validation"][i]["input_ids"] == expected  # no padding stored
+        assert data["validation"][i]["length"] == len(expected)
+    assert set(data["train"].column_names) >= {"input_ids", "attention_mask", "label", "idx", "length"}
+    assert "sentence1" not in data["train"].column_names
+
+
+def test_same_seed_same_head_for_base_and_variant(prepared):
+    heads = []
+    for name in ("tiny", "tiny-dup", "tiny"):
+        set_seed(7)
+        m = AutoModelForSequenceClassification.from_pretrained(str(prepared / "models" / name), num_labels=2)
+        heads.append(m.classifier.weight.detach().clone())
+    assert torch.equal(heads[0], heads[1]) and torch.equal(heads[0], heads[2])
+    set_seed(8)
+    other = AutoModelForSequenceClassification.from_pretrained(str(prepared / "models" / "tiny"), num_labels=2)
+    assert not torch.equal(heads[0], other.classifier.weight)
+
+
+@pytest.mark.parametrize("task", ["rte", "stsb"])
+def test_finetune_cell(prepared, task, tmp_path):
+    out = tmp_path / "cell"
+    rec = finetune.finetune(prepared / "models" / "tiny-dup", prepared / "tok" / task, out, task=task, seed=3,
+                            params=PARAMS, model_name="tiny-dup")
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "predictions.tsv"]  # weights dropped
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["model"] == "tiny-dup" and saved["task"] == task and saved["seed"] == 3
+    assert saved["n_train"] == 40 and saved["n_eval"] == {"validation": 20}
+    assert saved["train_seconds"] > 0 and not saved["diverged"]
+    assert saved["newly_initialised"] == ["classifier.bias", "classifier.weight"]
+    pred = pd.read_csv(out / "predictions.tsv", sep="\t")
+    assert len(pred) == 20 and list(pred.columns) == ["split", "idx", "label", "prediction"]
+    # the metrics are those of the saved predictions, recomputed independently
+    m = tasks.compute_metrics(task, {"validation": (pred["label"].to_numpy(), pred["prediction"].to_numpy())})
+    for k, v in m.items():
+        assert saved[k] == pytest.approx(v)
+    assert saved["main_score"] == pytest.approx(np.mean(list(m.values())))
+    assert rec["main_score"] == saved["main_score"]
+
+
+def test_same_seed_same_result(prepared, tmp_path):
+    a = finetune.finetune(prepared / "models" / "tiny", prepared / "tok" / "rte", tmp_path / "a", task="rte",
+                          seed=5, params=PARAMS)
+    b = finetune.finetune(prepared / "models" / "tiny", prepared / "tok" / "rte", tmp_path / "b", task="rte",
+                          seed=5, params=PARAMS)
+    assert a["train_loss"] == b["train_loss"]
+    assert (tmp_path / "a" / "predictions.tsv").read_text() == (tmp_path / "b" / "predictions.tsv").read_text()
+
+
+def test_keep_weights(prepared, tmp_path):
+    finetune.finetune(prepared / "models" / "tiny", prepared / "tok" / "rte", tmp_path / "k", task="rte", seed=1,
+                      params={**PARAMS, "epochs": 1, "keep_weights": True})
+    assert (tmp_path / "k" / "model" / "model.safetensors").is_file()
+
+
+def test_tokenizer_that_does_not_match_the_model(prepared, tmp_path):
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(prepared / "models" / "tiny", bad)
+    cfg = json.loads((bad / "config.json").read_text())
+    cfg["vocab_size"] = 50
+    (bad / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(InputError, match="config.json: sha256 differs from the manifest"):
+        finetune.tokenize_task(prepared / "glue" / "rte", bad, tmp_path / "tok", "rte", 32)
+    write_manifest(bad, {"kind": "model", "name": "bad"})  # as if it had been downloaded like this
+    with pytest.raises(InputError, match="the tokenizer has \\d+ tokens but the model's vocab_size is 50"):
+        finetune.tokenize_task(prepared / "glue" / "rte", bad, tmp_path / "tok", "rte", 32)
