@@ -134,3 +134,43 @@ def test_merge_manifests(tiny_bert, tiny_glue, tmp_path):
     assert set(merged) == {"models", "glue", "versions"}
     assert merged["glue"]["rte"]["rows"]["validation"] == 24
     assert json.loads((tmp_path / "all.json").read_text())["models"]["tiny"]["type"] == "local"
+
+
+def test_hub_glue_is_normalized_and_pinned(tiny_glue, tmp_path, monkeypatch):
+    """The Hub path without the Hub: the dataset server's answer is stood in for; our code does the rest."""
+    import datasets
+    import huggingface_hub
+
+    tsv, _ = download.read_glue_tsv("rte", tiny_glue)
+    hub = datasets.DatasetDict({**tsv, "test": tsv["validation"]})  # the Hub also has an unlabeled test split
+    calls = {}
+
+    class FakeApi:
+        def dataset_info(self, repo, revision):
+            calls["info"] = (repo, revision)
+            return type("Info", (), {"sha": "0123abcd" * 5})()
+
+    def fake_load_dataset(repo, task, revision, cache_dir=None):
+        calls["load"] = (repo, task, revision)
+        return hub
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    entry = download.fetch_glue("rte", "hub", tmp_path / "rte", revision="main")
+    assert calls["info"] == ("nyu-mll/glue", "main")
+    assert calls["load"] == ("nyu-mll/glue", "rte", "0123abcd" * 5)  # loads the commit it pinned
+    assert entry["commit"] == "0123abcd" * 5 and entry["type"] == "hub"
+    assert sorted(load_from_disk(str(tmp_path / "rte"))) == ["train", "validation"]
+
+
+def test_hub_model_without_safetensors_is_refused(tmp_path, monkeypatch):
+    import huggingface_hub
+
+    class FakeApi:
+        def model_info(self, repo, revision, files_metadata=False):
+            sib = [type("S", (), {"rfilename": n})() for n in ("config.json", "pytorch_model.bin")]
+            return type("Info", (), {"sha": "f" * 40, "siblings": sib})()
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    with pytest.raises(InputError, match="ships no safetensors weights \\(only pytorch_model.bin\\)"):
+        download.fetch_model("someone/old-bert", "main", tmp_path / "m")
