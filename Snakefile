@@ -23,5 +23,6 @@ rule all:
     input:
         "resources/manifest.json",
         rules.report_probe.output,
-        expand("results/report/probe_{base}.png", base=BASES),
+        expand("results/report/probe_{base}.{ext}", base=BASES, ext=["png", "pdf"]),
+        rules.report_output_change.output if VARIANTS else [],
         rules.report_glue.output,

@@ -113,3 +113,49 @@ def test_snakemake_refuses_a_bad_config_before_any_job(good, tmp_path):
     assert proc.returncode != 0
     assert "invalid configuration: config key 'tasks[1]': 'squad' is not one of" in proc.stdout + proc.stderr
     assert not (tmp_path / "resources").exists() and not (tmp_path / "results").exists()
+
+
+def test_sweeps_generate_named_variants(good):
+    good["sweeps"] = [{"base": "tiny", "kind": "duplicate_each"}, {"base": "tiny", "kind": "remove_each", "layers": [1]},
+                      {"base": "tiny", "kind": "duplicate_block", "blocks": ["0-1"], "finetune": True},
+                      {"base": "tiny", "kind": "duplicate_top", "k": [2]}, {"base": "tiny", "kind": "interleave",
+                                                                           "every": [2]}]
+    cfg = llconfig.validate(good)
+    v = cfg["variants"]
+    assert v["tiny-dup0"] == {"base": "tiny", "layers": "0,0-2", "finetune": False}
+    assert v["tiny-dup2"]["layers"] == "0-2,2" and v["tiny-rm1"]["layers"] == "0,2"
+    assert "tiny-rm0" not in v
+    assert v["tiny-dupblock0-1"] == {"base": "tiny", "layers": "0-1,0-2", "finetune": True}
+    assert v["tiny-duptop2"]["layers"] == "0-2,1-2" and v["tiny-interleave2"]["layers"] == "0-1,1-2"
+    assert "tiny-dup0" not in llconfig.finetuned_models(cfg) and "tiny-dupblock0-1" in llconfig.finetuned_models(cfg)
+    assert not llconfig.is_materialized(cfg, "tiny-dup0") and llconfig.is_materialized(cfg, "tiny-dup")
+    llconfig.validate(cfg)  # idempotent: a config that was already expanded validates to the same thing
+    assert cfg["variants"] == v
+
+
+@pytest.mark.parametrize("sweep, key, words", [
+    ({"base": "nope", "kind": "duplicate_each"}, "sweeps[0].base", "is not a model"),
+    ({"base": "tiny", "kind": "duplicate_each", "layers": [5]}, "sweeps[0].layers", "layer 5 is out of range"),
+    ({"base": "tiny", "kind": "duplicate_top", "layers": [1]}, "sweeps[0].layers", "does not apply to kind duplicate_top"),
+    ({"base": "tiny", "kind": "duplicate_block"}, "sweeps[0]", "needs `blocks`"),
+    ({"base": "tiny", "kind": "shuffle"}, "sweeps[0].kind", "is not one of"),
+])
+def test_bad_sweeps(good, sweep, key, words):
+    good["sweeps"] = [sweep]
+    with pytest.raises(ConfigError) as err:
+        llconfig.validate(good)
+    assert err.value.key == key and words in str(err.value)
+
+
+def test_depth_of_a_hub_model_before_download(good):
+    good["models"]["hub"] = {"source": "google-bert/bert-base-uncased"}
+    good["sweeps"] = [{"base": "hub", "kind": "remove_each"}]
+    with pytest.raises(ConfigError, match="sweeps\\[0\\].base.*unknown before it is downloaded.*num_layers"):
+        llconfig.validate(copy.deepcopy(good))
+    good["models"]["hub"]["num_layers"] = 12
+    cfg = llconfig.validate(good)
+    assert sum(1 for v in cfg["variants"] if v.startswith("hub-rm")) == 12
+    good2 = copy.deepcopy(good)
+    good2["models"]["tiny"]["num_layers"] = 7
+    with pytest.raises(ConfigError, match="models.tiny.num_layers.*says 7 but .* has 3 layers"):
+        llconfig.validate(good2)

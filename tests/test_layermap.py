@@ -139,3 +139,34 @@ def test_build_from_config_entry(tiny_bert, tmp_path):
     with pytest.raises(ConfigError, match="variants.w.layers.*out of range"):
         layermap.build_variant_from_config(tmp_path / "base", tmp_path / "w", {"base": "tiny", "layers": "0-5"},
                                            base_name="tiny", variant_name="w")
+
+
+def test_sweep_and_describe():
+    assert layermap.sweep("duplicate_each", 3) == [("dup0", [0, 0, 1, 2]), ("dup1", [0, 1, 1, 2]), ("dup2", [0, 1, 2, 2])]
+    assert layermap.sweep("remove_each", 3, layers=[2]) == [("rm2", [0, 1])]
+    assert layermap.sweep("duplicate_block", 6, blocks=["2-4"]) == [("dupblock2-4", [0, 1, 2, 3, 4, 2, 3, 4, 5])]
+    assert layermap.sweep("duplicate_top", 4, k=[2]) == [("duptop2", [0, 1, 2, 3, 2, 3])]
+    assert layermap.sweep("duplicate_bottom", 4, k=[1]) == [("dupbottom1", [0, 0, 1, 2, 3])]
+    assert layermap.sweep("interleave", 4, every=[2]) == [("interleave2", [0, 1, 1, 2, 3, 3])]
+    assert layermap.describe([0, 1, 1, 2], 3) == {"kind": "duplicate", "touched": [1], "first": 1}
+    assert layermap.describe([0, 2], 3) == {"kind": "remove", "touched": [1], "first": 1}
+    assert layermap.describe([0, 1, 2, 1, 2, 3], 4)["kind"] == "duplicate_block"
+    assert layermap.describe([2, 1, 0], 3)["kind"] == "custom"
+    assert layermap.describe([0, 1, 2], 3)["kind"] == "identity"
+
+
+def test_probe_only_variant_is_the_saved_variant(tiny_bert, tmp_path):
+    from layerlens.download import fetch_model
+
+    fetch_model(str(tiny_bert), "main", tmp_path / "base", name="tiny")
+    spec = {"base": "tiny", "duplicate": [1]}
+    layermap.build_variant_from_config(tmp_path / "base", tmp_path / "saved", spec)
+    batch = _inputs(tiny_bert)
+    with layermap.temporary_variant(tmp_path / "base", spec, scratch=tmp_path / "scratch") as tmp:
+        a = AutoModelForMaskedLM.from_pretrained(str(tmp)).eval()
+        with torch.no_grad():
+            got = a(**batch).logits
+    b = AutoModelForMaskedLM.from_pretrained(str(tmp_path / "saved")).eval()
+    with torch.no_grad():
+        assert torch.equal(got, b(**batch).logits)
+    assert not any((tmp_path / "scratch").iterdir())  # nothing left behind

@@ -3,6 +3,8 @@
 import json
 import math
 import re
+import shutil
+import subprocess
 
 import numpy as np
 import pandas as pd
@@ -22,12 +24,21 @@ SCORES = {
 @pytest.fixture
 def metrics_files(tmp_path):
     paths = []
+    rng = np.random.default_rng(0)
+    labels = {"rte": rng.integers(0, 2, 50), "mrpc": rng.integers(0, 2, 50)}
     for (model, task), by_seed in SCORES.items():
         for seed, score in by_seed.items():
             p = tmp_path / model / task / f"seed{seed}" / "metrics.json"
             p.parent.mkdir(parents=True)
             p.write_text(json.dumps({"model": model, "task": task, "seed": seed, "main_score": score,
-                                     "diverged": math.isnan(score), "train_seconds": 1.0}))
+                                     "diverged": math.isnan(score), "train_seconds": 10.0 if model == "base" else 13.0,
+                                     "train_tokens": 5000, "total_flos": 2e12, "device": "cpu"}))
+            y = labels[task]
+            pred = np.where(rng.random(50) < (0.6 if model == "base" else 0.9), y, 1 - y)
+            pd.DataFrame({"split": "validation", "idx": np.arange(50), "label": y, "prediction": pred}).to_csv(
+                p.with_name("predictions.tsv"), sep="\t", index=False)
+            (p.parent / "bench.tsv").write_text("s\th:m:s\tmax_rss\n%s\t0:00:30\t900.5\n"
+                                                 % (3600.0 if model == "base" else 5400.0))
             paths.append(p)
     return paths
 
@@ -69,18 +80,73 @@ def test_glue_summary_from_fixture(metrics_files):
     assert math.isnan(summary.loc[("base", "rte")]["delta_mean"])
 
 
+def test_compare_variant_with_base(metrics_files):
+    runs = report.collect_finetune(metrics_files)
+    sig = report.compare(runs, {"base": "base", "dup": "base"}, ["rte", "mrpc"], n_boot=500)
+    rte = sig.set_index("task").loc["rte"]
+    assert rte["delta"] == pytest.approx(np.mean([3.0, 1.0, 4.0]))
+    assert rte["p_seeds"] == pytest.approx(0.25)  # 3 positive differences: 2/2^3
+    assert rte["d_z"] == pytest.approx(np.mean([3, 1, 4]) / np.std([3, 1, 4], ddof=1))
+    assert rte["seeds_needed"] >= 6
+    # the fixture's variant predictions are far more often right: a clear bootstrap effect on both tasks
+    assert (sig.set_index("task").loc[["rte", "mrpc"], "boot_delta"] > 10).all()
+    fam = sig[sig.task != "average"]
+    np.testing.assert_allclose(fam["p_boot_holm"], stats.holm(fam["p_boot"].to_numpy()))
+    np.testing.assert_allclose(fam["p_seeds_holm"], stats.holm(fam["p_seeds"].to_numpy()))
+    assert sig.set_index("task").loc["average", "p_boot_holm"] != sig.set_index("task").loc["average", "p_boot_holm"]
+    assert fam["survives_boot"].all() and not fam["survives_seeds"].any()
+
+
+def test_cost_table(metrics_files):
+    runs = report.collect_finetune(metrics_files)
+    bases = {"base": "base", "dup": "base"}
+    summary = report.glue_summary(runs, bases, ["rte", "mrpc"])
+    bench = {(r.model, r.task, r.seed): str(report.Path(r.path).parent / "bench.tsv") for r in runs.itertuples()}
+    cost = report.cost_table(runs, bench, summary, bases).set_index(["model", "task"])
+    assert cost.loc[("base", "rte"), "wall_h_per_run"] == pytest.approx(1.0)
+    assert cost.loc[("dup", "rte"), "extra_h_per_run"] == pytest.approx(0.5)
+    gain = np.mean([63, 65, 66]) - np.mean([60, 64, 62])
+    assert cost.loc[("dup", "rte"), "points_per_extra_hour"] == pytest.approx(gain / 0.5)
+    assert cost.loc[("base", "rte"), "train_tokens_per_s"] == pytest.approx(500.0)
+    assert cost.loc[("base", "rte"), "tflops_per_run"] == pytest.approx(2.0)
+    assert cost.loc[("base", "rte"), "peak_rss_gb"] == pytest.approx(900.5 / 1024)
+
+
 def test_written_tables_and_figures(metrics_files, tmp_path):
     runs = report.collect_finetune(metrics_files)
     summary = report.glue_summary(runs, {"base": "base", "dup": "base"}, ["rte", "mrpc"])
-    report.write_glue_report(summary, ["rte", "mrpc"], tmp_path / "glue.csv", tmp_path / "glue.md")
+    sig = report.compare(runs, {"base": "base", "dup": "base"}, ["rte", "mrpc"], n_boot=200)
+    report.write_glue_report(summary, sig, ["rte", "mrpc"], tmp_path / "glue.csv", tmp_path / "glue.md",
+                             tmp_path / "glue.tex", tmp_path / "sig.csv")
     md = (tmp_path / "glue.md").read_text()
+    assert "smallest p-value a sign-flip test can give is 2/2^3 = 0.25; it takes at least 6 seeds" in md
+    tex = (tmp_path / "glue.tex").read_text()
+    assert "\\toprule" in tex and "\\textbf{62.00 $\\pm$ 2.00}" not in tex  # base RTE is not the best
+    assert "\\textbf{64.67 $\\pm$ 1.53*}" in tex  # the variant's RTE is, and survives the bootstrap
+    check_latex(tex, tmp_path)
     assert re.search(r"\|\s*base\s*\|\s*3\s*\|\s*62\.00 ± 2\.00\s*\|", md)
     assert "+2.67 ± 1.53" in md  # dup - base on RTE
     assert "(1 diverged)" in md
     back = pd.read_csv(tmp_path / "glue.csv")
     assert set(back["task"]) == {"rte", "mrpc", "average"}
-    report.plot_glue_deltas(summary, ["rte", "mrpc"], tmp_path / "d.png")
-    assert (tmp_path / "d.png").stat().st_size > 1000
+    report.plot_glue_deltas(summary, ["rte", "mrpc"], [tmp_path / "d.png", tmp_path / "d.pdf"])
+    assert (tmp_path / "d.png").stat().st_size > 1000 and (tmp_path / "d.pdf").read_bytes()[:4] == b"%PDF"
+
+
+def check_latex(tex: str, tmp_path) -> None:
+    """Compile with pdflatex when installed (CI installs it); otherwise parse it with pylatexenc."""
+    if shutil.which("pdflatex"):
+        doc = "\\documentclass{article}\\usepackage{booktabs}\\begin{document}\n" + tex + "\\end{document}\n"
+        (tmp_path / "t.tex").write_text(doc)
+        proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "t.tex"], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stdout[-2000:]
+        assert (tmp_path / "t.pdf").stat().st_size > 1000
+    else:
+        pylatexenc = pytest.importorskip("pylatexenc.latexwalker", reason="neither pdflatex nor pylatexenc")
+        nodes, _, _ = pylatexenc.LatexWalker(tex, tolerant_parsing=False).get_latex_nodes()
+        envs = [n.environmentname for n in nodes if n.isNodeType(pylatexenc.LatexEnvironmentNode)]
+        assert envs == ["table"]
 
 
 def test_probe_report(tmp_path):
@@ -97,9 +163,23 @@ def test_probe_report(tmp_path):
         pd.DataFrame([r for r in rows if r["model"] == model]).to_csv(p, index=False)
         csvs.append(p)
     probe = report.collect_probe(csvs)
-    report.write_probe_report(probe, tmp_path / "probe.csv", tmp_path / "probe.md")
+    report.write_probe_report(probe, tmp_path / "probe.csv", tmp_path / "probe.md", tmp_path / "probe.tex")
+    check_latex((tmp_path / "probe.tex").read_text(), tmp_path)
     md = (tmp_path / "probe.md").read_text()
     assert re.search(r"\|\s*base\s*\|\s*0\.900\s*\|\s*0\.800\s*\|\s*0\.700\s*\|\s*0\.600\s*\|\s*\|", md)
     assert len(pd.read_csv(tmp_path / "probe.csv")) == 9
     report.plot_probe_family(probe, "base", ["dup"], tmp_path / "f.png")
     assert (tmp_path / "f.png").stat().st_size > 1000
+
+
+def test_output_change_report(tmp_path):
+    rows = [{"variant": f"b-{k}{i}", "base": "b", "layers": "", "kind": kind, "touched": str(i), "first_touched": i,
+             "kl": 0.01 * (i + 1), "agree_top1": 0.9, "agree_lo": 0.88, "agree_hi": 0.92, "top1_base": 0.8,
+             "top1_variant": 0.79, "n_tokens": 100, "n_sentences": 10}
+            for kind, k in (("duplicate", "dup"), ("remove", "rm")) for i in range(3)]
+    change = pd.DataFrame(rows)
+    report.write_change_report(change, tmp_path / "c.csv", tmp_path / "c.md", tmp_path / "c.tex")
+    assert "0.900 [0.880, 0.920]" in (tmp_path / "c.md").read_text()
+    check_latex((tmp_path / "c.tex").read_text(), tmp_path)
+    report.plot_output_change(change, [tmp_path / "c.png", tmp_path / "c.pdf"])
+    assert (tmp_path / "c.png").stat().st_size > 1000

@@ -24,10 +24,12 @@ def write_config(workdir, glue_dir, **finetune):
     cfg = {
         "models": {"tiny": {"source": "./tiny-bert"}},
         "variants": {"tiny-dup2": {"base": "tiny", "layers": "0-2,2"}},
+        "sweeps": [{"base": "tiny", "kind": "remove_each"}],  # probe-only: probed and compared, not fine-tuned
         "glue": {"source": "tsv", "dir": str(glue_dir)},
         "tasks": ["rte", "mrpc"],
         "seeds": [1, 2],
         "probe": {"sentences": 60, "max_length": 48, "bootstrap": 200},
+        "statistics": {"bootstrap": 200},
         "finetune": {"batch_size": 8, "epochs": 1, "max_length": 64, "learning_rate": 1e-3, "logging_steps": 5,
                      **finetune},
     }
@@ -49,6 +51,13 @@ def check_outputs(workdir, cfg, n_eval):
         assert (probe["cross_entropy"] > 0).all() and probe["n_tokens"].iloc[0] > 100
         assert (res / "probe" / f"{model}.png").stat().st_size > 1000
     assert list(pd.read_csv(res / "probe" / "tiny-dup2.csv")["source_layer"]) == [0, 1, 2, 3, 3]
+    assert list(pd.read_csv(res / "probe" / "tiny-rm1.csv")["source_layer"]) == [0, 1, 3]
+    assert not (workdir / "resources" / "models" / "tiny-rm1").exists()  # probe-only: never written to disk
+    assert not (res / "finetune" / "tiny-rm1").exists()
+    change = pd.read_csv(res / "report" / "output_change.csv").set_index("variant")
+    assert set(change.index) == {"tiny-dup2", "tiny-rm0", "tiny-rm1", "tiny-rm2"}
+    assert change.loc["tiny-rm1", "kind"] == "remove" and change.loc["tiny-dup2", "kind"] == "duplicate"
+    assert (change["kl"] >= 0).all() and change["agree_top1"].between(0, 1).all()
 
     for model in models:
         for task in cfg["tasks"]:
@@ -71,8 +80,14 @@ def check_outputs(workdir, cfg, n_eval):
     md = (res / "report" / "glue.md").read_text()
     assert "tiny-dup2" in md and "±" in md
     probe_all = pd.read_csv(res / "report" / "probe.csv")
-    assert set(probe_all["model"]) == set(models)
-    for f in ("probe.md", "glue_deltas.png", "probe_tiny.png"):
+    assert set(probe_all["model"]) == set(models) | {"tiny-rm0", "tiny-rm1", "tiny-rm2"}
+    sig = pd.read_csv(res / "report" / "significance.csv")
+    assert set(sig["task"]) == {"rte", "mrpc", "average"} and set(sig["variant"]) == {"tiny-dup2"}
+    assert sig["p_boot"].between(0, 1).all() and (sig["n_pairs"] == 2).all()
+    cost = pd.read_csv(res / "report" / "cost.csv")
+    assert (cost["wall_h_per_run"] > 0).all() and (cost["train_tokens_per_s"] > 0).all()
+    for f in ("probe.md", "probe.tex", "glue.tex", "glue_deltas.png", "glue_deltas.pdf", "probe_tiny.png",
+              "probe_tiny.pdf", "output_change.png", "output_change.pdf", "output_change.tex", "cost.md"):
         assert (res / "report" / f).stat().st_size > 100
 
 
@@ -86,10 +101,14 @@ def test_workflow_on_tiny_fixtures(tmp_path, tiny_glue):
     again = snakemake(tmp_path, "-n")
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
 
-    # the HTML report with every table and figure
+    # the self-contained HTML report with every table and figure, by stage, with captions
     rep = snakemake(tmp_path, "--report", "report.html")
     assert rep.returncode == 0, rep.stderr[-3000:]
-    assert (tmp_path / "report.html").stat().st_size > 10_000
+    html = (tmp_path / "report.html").read_text(errors="replace")
+    assert len(html) > 10_000
+    for text in ("1. Layer probe", "2. Output change", "3. GLUE", "4. Cost", "probe_tiny.png", "significance.csv",
+                 "removing or duplicating most layers"):
+        assert text in html, text
 
 
 @pytest.mark.realdata

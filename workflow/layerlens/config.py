@@ -13,7 +13,7 @@ import copy
 from pathlib import Path
 
 from .errors import ConfigError, InputError
-from .layermap import resolve_layers
+from .layermap import format_layers, resolve_layers, sweep
 from .tasks import get_task
 
 SCHEMA = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
@@ -38,6 +38,7 @@ RESOURCES = Path("resources")
 def validate(config: dict, *, workdir: str | Path = ".") -> dict:
     """Validate ``config`` in place (defaults filled in) and return it. Raises :class:`ConfigError`."""
     _validate_schema(config)
+    _expand_sweeps(config, Path(workdir))
     _check_models(config, Path(workdir))
     _check_glue(config, Path(workdir))
     return config
@@ -140,18 +141,57 @@ def model_dir(name: str) -> Path:
 
 
 def base_depth(config: dict, base: str, workdir: Path = Path(".")) -> int | None:
-    """Depth of a base model if its config.json is at hand (a local source, or already downloaded)."""
+    """Depth of a base model: from its config.json if at hand (a local source, or already downloaded), else
+    from ``models.<base>.num_layers``, else None (unknown until the download)."""
     from .families import model_depth
 
-    src = config["models"][base]["source"]
-    for candidate in (workdir / src, workdir / model_dir(base)):
+    model = config["models"][base]
+    declared = model.get("num_layers")
+    for candidate in (workdir / model["source"], workdir / model_dir(base)):
         candidate = candidate.expanduser()
         if (candidate / "config.json").is_file():
             try:
-                return model_depth(candidate)
+                depth = model_depth(candidate)
             except InputError as e:
                 raise ConfigError(f"models.{base}.source", str(e)) from None
-    return None
+            if declared is not None and declared != depth:
+                raise ConfigError(f"models.{base}.num_layers",
+                                  f"says {declared} but {candidate / 'config.json'} has {depth} layers")
+            return depth
+    return declared
+
+
+def _expand_sweeps(config: dict, workdir: Path) -> None:
+    """Turn each ``sweeps`` entry into ordinary entries of ``variants`` (idempotent)."""
+    variants = config.setdefault("variants", {})
+    for i, entry in enumerate(config.get("sweeps", [])):
+        key = f"sweeps[{i}]"
+        base = entry["base"]
+        if base not in config["models"]:
+            raise ConfigError(f"{key}.base", f"{base!r} is not a model under `models` "
+                                             f"(models: {', '.join(config['models'])})")
+        depth = base_depth(config, base, workdir)
+        if depth is None:
+            raise ConfigError(f"{key}.base", f"the depth of {base!r} is unknown before it is downloaded: set "
+                                             f"models.{base}.num_layers, or download it first "
+                                             f"(snakemake resources/models/{base})")
+        kind = entry["kind"]
+        allowed = {"duplicate_each": "layers", "remove_each": "layers", "duplicate_block": "blocks",
+                   "duplicate_top": "k", "duplicate_bottom": "k", "interleave": "every"}[kind]
+        for opt in ("layers", "blocks", "k", "every"):
+            if opt in entry and opt != allowed:
+                raise ConfigError(f"{key}.{opt}", f"does not apply to kind {kind} (it takes `{allowed}`)")
+        try:
+            generated = sweep(kind, depth, **{allowed: entry.get(allowed)})
+        except ValueError as e:
+            raise ConfigError(f"{key}.{allowed}" if allowed in entry else key, str(e)) from None
+        for suffix, layers in generated:
+            name = f"{base}-{suffix}"
+            spec = {"base": base, "layers": format_layers(layers), "finetune": entry["finetune"]}
+            if name in variants and variants[name] != spec:
+                raise ConfigError(f"{key}", f"generates variant {name!r}, which `variants` already defines "
+                                            "differently; rename that variant")
+            variants[name] = spec
 
 
 def _check_glue(config: dict, workdir: Path) -> None:
@@ -188,6 +228,24 @@ def all_models(config: dict) -> list[str]:
 
 def variants_of(config: dict, base: str) -> list[str]:
     return [v for v, spec in config.get("variants", {}).items() if spec["base"] == base]
+
+
+def finetuned_models(config: dict) -> list[str]:
+    """Base models and the variants that are fine-tuned (not probe-only)."""
+    return list(config["models"]) + [v for v, s in config.get("variants", {}).items() if s.get("finetune", True)]
+
+
+def is_materialized(config: dict, name: str) -> bool:
+    """Whether a model is written to resources/models/ (bases and fine-tuned variants); probe-only variants
+    are built in memory from their base when probed."""
+    return name in config["models"] or config["variants"][name].get("finetune", True)
+
+
+def variant_layers(config: dict, name: str, workdir: Path = Path(".")) -> list[int] | None:
+    """The layer map of a variant, if its base's depth is known now."""
+    spec = config["variants"][name]
+    depth = base_depth(config, spec["base"], workdir)
+    return None if depth is None else resolve_layers(spec, depth)
 
 
 def finetune_params(config: dict, task: str) -> dict:

@@ -127,9 +127,12 @@ def finetune(model_dir: str | Path, tokenized_dir: str | Path, out_dir: str | Pa
     )
     trainer = Trainer(model=model, args=args, train_dataset=train, processing_class=tokenizer,
                       data_collator=DataCollatorWithPadding(tokenizer))
+    if use_cuda:
+        torch.cuda.reset_peak_memory_stats()
     started = time.perf_counter()
     train_out = trainer.train()
     train_seconds = time.perf_counter() - started
+    peak_gpu_mb = torch.cuda.max_memory_allocated() / 2**20 if use_cuda else None
 
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     diverged = not all(math.isfinite(x) for x in losses + [train_out.training_loss])
@@ -163,6 +166,9 @@ def finetune(model_dir: str | Path, tokenized_dir: str | Path, out_dir: str | Pa
         and not spec.is_regression,
         "total_flos": float(trainer.state.total_flos),
         "train_samples_per_second": train_out.metrics.get("train_samples_per_second"),
+        "train_tokens": int(np.sum(train["length"])) * float(params["epochs"]),
+        "train_tokens_per_second": int(np.sum(train["length"])) * float(params["epochs"]) / train_seconds,
+        "peak_gpu_memory_mb": peak_gpu_mb,
         "global_steps": trainer.state.global_step,
         "hyperparameters": params,
         "newly_initialised": sorted(info["missing_keys"]),

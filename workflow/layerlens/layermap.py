@@ -13,8 +13,10 @@ config (depth, and anything else indexed by layer). The map is recorded in ``con
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -105,6 +107,76 @@ def check_layers(layers: Sequence[int], num_layers: int) -> None:
         raise ValueError(
             f"layer {bad[0]} is out of range: the base has {num_layers} layers (0-{num_layers - 1})"
         )
+
+
+def sweep(kind: str, num_layers: int, *, layers=None, blocks=None, k=None, every=None) -> list[tuple[str, list[int]]]:
+    """The variants of one sweep entry: ``[(name suffix, layer map), ...]``."""
+    L = num_layers
+    out: list[tuple[str, list[int]]] = []
+    if kind in ("duplicate_each", "remove_each"):
+        chosen = list(range(L)) if layers is None else list(layers)
+        for i in chosen:
+            if not 0 <= i < L:
+                raise ValueError(f"layer {i} is out of range: the base has {L} layers (0-{L - 1})")
+            if kind == "duplicate_each":
+                out.append((f"dup{i}", sugar_layers(L, duplicate=[i])))
+            else:
+                out.append((f"rm{i}", sugar_layers(L, remove=[i])))
+    elif kind in ("duplicate_block", "duplicate_top", "duplicate_bottom"):
+        if kind == "duplicate_block":
+            if not blocks:
+                raise ValueError("duplicate_block needs `blocks`, e.g. [\"4-7\"]")
+            spans = []
+            for b in blocks:
+                span = parse_layers(b)
+                if span != list(range(span[0], span[-1] + 1)):
+                    raise ValueError(f"block {b!r} is not one contiguous range 'a-b'")
+                spans.append((span[0], span[-1]))
+        else:
+            if not k:
+                raise ValueError(f"{kind} needs `k`, e.g. [1, 2]")
+            for size in k:
+                if not 1 <= size <= L:
+                    raise ValueError(f"k={size} is out of range for {L} layers")
+            spans = [(L - size, L - 1) if kind == "duplicate_top" else (0, size - 1) for size in k]
+        for (a, b), size in zip(spans, k or [None] * len(spans)):
+            if not (0 <= a <= b < L):
+                raise ValueError(f"block {a}-{b} is out of range: the base has {L} layers (0-{L - 1})")
+            suffix = {"duplicate_block": f"dupblock{a}-{b}", "duplicate_top": f"duptop{size}",
+                      "duplicate_bottom": f"dupbottom{size}"}[kind]
+            out.append((suffix, list(range(0, b + 1)) + list(range(a, b + 1)) + list(range(b + 1, L))))
+    elif kind == "interleave":
+        if not every:
+            raise ValueError("interleave needs `every`, e.g. [2]")
+        for n in every:
+            out.append((f"interleave{n}", sugar_layers(L, duplicate=[i for i in range(L) if (i + 1) % n == 0])))
+    else:
+        raise ValueError(f"unknown sweep kind {kind!r}")
+    for _, layers_ in out:
+        check_layers(layers_, L)
+    return out
+
+
+def describe(layers: Sequence[int], num_layers: int) -> dict:
+    """What a layer map does to its base, for labels and plots.
+
+    ``kind`` is identity, duplicate (layers repeated in place), remove, duplicate_block (a block repeated right
+    after itself) or custom; ``touched`` lists the base layers involved; ``first`` is the first of them.
+    """
+    layers, L = list(layers), num_layers
+    if layers == list(range(L)):
+        return {"kind": "identity", "touched": [], "first": None}
+    if all(a < b for a, b in zip(layers, layers[1:])):
+        gone = sorted(set(range(L)) - set(layers))
+        return {"kind": "remove", "touched": gone, "first": gone[0]}
+    if all(a <= b for a, b in zip(layers, layers[1:])) and set(layers) == set(range(L)):
+        rep = [b for a, b in zip(layers, layers[1:]) if a == b]
+        return {"kind": "duplicate", "touched": rep, "first": rep[0]}
+    for b in range(L):
+        for a in range(b):
+            if layers == list(range(0, b + 1)) + list(range(a, b + 1)) + list(range(b + 1, L)):
+                return {"kind": "duplicate_block", "touched": list(range(a, b + 1)), "first": a}
+    return {"kind": "custom", "touched": sorted(set(layers)), "first": None}
 
 
 # --- building --------------------------------------------------------------------------------------------
@@ -203,6 +275,18 @@ def build_variant_from_config(base_dir: str | Path, out_dir: str | Path, spec: d
 
         raise ConfigError(key, f"{e} (base {base_name!r} at {base_dir})") from None
     return build_variant(base_dir, out_dir, layers, base_name=base_name, variant_name=variant_name)
+
+
+@contextlib.contextmanager
+def temporary_variant(base_dir: str | Path, spec: dict, *, base_name: str = "", variant_name: str = "",
+                      scratch: str | Path = Path("resources") / ".cache" / "tmp"):
+    """A probe-only variant: built exactly like a saved one, in a scratch folder removed afterwards."""
+    scratch = Path(scratch)
+    scratch.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=scratch, prefix=f"{variant_name or 'variant'}.") as tmp:
+        out = Path(tmp) / "model"
+        build_variant_from_config(base_dir, out, spec, base_name=base_name, variant_name=variant_name)
+        yield out
 
 
 def read_provenance(model_dir: str | Path) -> dict | None:

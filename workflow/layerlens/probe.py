@@ -25,6 +25,7 @@ one chunk of vocabulary-sized logits exists at a time, whatever the depth. Per l
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Sequence
 
@@ -33,7 +34,7 @@ import pandas as pd
 
 from .errors import InputError
 from .families import adapter_for_dir
-from .layermap import source_layers
+from .layermap import format_layers, source_layers
 
 COLUMNS = ["model", "layer", "source_layer", "top1", "top1_lo", "top1_hi", "top5", "cross_entropy",
            "agree_last", "kl_last", "n_tokens", "n_sentences", "head"]
@@ -235,18 +236,116 @@ def _source_layers(model_dir, n_hidden: int) -> list[int]:
     return [0] + [s + 1 for s in layers]
 
 
-def probe_to_files(model_dir, sentences_tsv, out_csv, out_png, *, model_name: str, settings: dict) -> pd.DataFrame:
-    """The probe rule: verify the model folder, probe it, write the CSV and the figure."""
+def probe_to_files(model_dir, sentences_tsv, out_csv, out_png, *, model_name: str, settings: dict,
+                   variant: dict | None = None, base_name: str = "") -> pd.DataFrame:
+    """The probe rule: verify the model folder, probe it, write the CSV and the figure.
+
+    With ``variant`` (a probe-only variant's config entry), ``model_dir`` is its base and the variant is built
+    in a scratch folder first.
+    """
     from .io import atomic_path
+    from .layermap import temporary_variant
     from .manifest import verify
 
     verify(model_dir)
-    table = run_probe(model_dir, read_sentences(sentences_tsv), model_name=model_name,
-                      max_length=settings["max_length"], batch_size=settings["batch_size"],
-                      chunk_tokens=settings["chunk_tokens"], bootstrap=settings["bootstrap"])
+    with contextlib.ExitStack() as stack:
+        if variant is not None:
+            model_dir = stack.enter_context(temporary_variant(model_dir, variant, base_name=base_name,
+                                                              variant_name=model_name))
+        table = run_probe(model_dir, read_sentences(sentences_tsv), model_name=model_name,
+                          max_length=settings["max_length"], batch_size=settings["batch_size"],
+                          chunk_tokens=settings["chunk_tokens"], bootstrap=settings["bootstrap"])
     with atomic_path(out_csv) as tmp:
         table.to_csv(tmp, index=False)
     plot_probe(table, out_png)
+    return table
+
+
+# --- output change (v1's claim: removing or duplicating most layers barely changes the outputs) ------------
+
+CHANGE_COLUMNS = ["variant", "base", "layers", "kind", "touched", "first_touched", "kl", "agree_top1",
+                  "agree_lo", "agree_hi", "top1_base", "top1_variant", "n_tokens", "n_sentences"]
+
+
+def output_change(base_dir, variant_dir, sentences: Sequence[str], *, variant_name: str = "", base_name: str = "",
+                  max_length: int = 128, batch_size: int = 32, chunk_tokens: int = 2048, bootstrap: int = 1000,
+                  seed: int = 0, device: str | None = None) -> pd.DataFrame:
+    """How much a variant's final MLM distribution differs from its base's, on the same input tokens.
+
+    ``kl`` is the mean KL(base || variant) per token (nats); ``agree_top1`` the share of tokens where both
+    predict the same token (95% bootstrap interval over sentences); ``top1_*`` how often each reconstructs the
+    input token from its last layer.
+    """
+    import torch
+    from transformers import AutoTokenizer
+
+    from .families import model_depth
+    from .layermap import describe, source_layers
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    base, base_adapter = load_mlm(base_dir, device)
+    var, var_adapter = load_mlm(variant_dir, device)
+    tokenizer = AutoTokenizer.from_pretrained(str(base_dir))
+    enc = tokenizer(list(sentences), truncation=True, max_length=max_length, return_special_tokens_mask=True)
+    order = np.argsort(-np.array([len(x) for x in enc["input_ids"]]), kind="stable")
+    n_sent = len(sentences)
+    agree = np.zeros((1, n_sent), dtype=np.int64)
+    tokens = np.zeros(n_sent, dtype=np.int64)
+    kl_sum, hit_base, hit_var = 0.0, 0, 0
+    with torch.inference_mode():
+        for start in range(0, n_sent, batch_size):
+            idx = order[start:start + batch_size]
+            batch = tokenizer.pad({k: [enc[k][i] for i in idx] for k in
+                                   ("input_ids", "attention_mask", "special_tokens_mask")}, return_tensors="pt")
+            ids, att = batch["input_ids"].to(device), batch["attention_mask"].to(device)
+            keep = att.bool() & ~batch["special_tokens_mask"].to(device).bool()
+            hb = base_adapter.hidden_states(base, ids, att)[-1][keep]
+            hv = var_adapter.hidden_states(var, ids, att)[-1][keep]
+            target = ids[keep]
+            sent = torch.as_tensor(idx, device=device)[:, None].expand_as(ids)[keep].cpu().numpy()
+            for lo in range(0, target.numel(), chunk_tokens):
+                sl = slice(lo, lo + chunk_tokens)
+                lb = torch.log_softmax(base_adapter.mlm_logits(base, hb[sl]).float(), -1)
+                lv = torch.log_softmax(var_adapter.mlm_logits(var, hv[sl]).float(), -1)
+                tb, tv = lb.argmax(-1), lv.argmax(-1)
+                kl_sum += float((lb.exp() * (lb - lv)).sum(-1).double().sum())
+                np.add.at(agree[0], sent[sl], (tb == tv).cpu().numpy().astype(np.int64))
+                np.add.at(tokens, sent[sl], 1)
+                hit_base += int((tb == target[sl]).sum())
+                hit_var += int((tv == target[sl]).sum())
+    n_tok = int(tokens.sum())
+    lo_ci, hi_ci = bootstrap_ratio_ci(agree, tokens, bootstrap, seed)
+    layers = source_layers(variant_dir)
+    what = describe(layers, model_depth(base_dir)) if layers is not None else {"kind": "identity", "touched": [],
+                                                                                "first": None}
+    row = {"variant": variant_name, "base": base_name, "layers": format_layers(layers or []),
+           "kind": what["kind"], "touched": format_layers(what["touched"]), "first_touched": what["first"],
+           "kl": kl_sum / n_tok, "agree_top1": agree.sum() / n_tok, "agree_lo": lo_ci[0], "agree_hi": hi_ci[0],
+           "top1_base": hit_base / n_tok, "top1_variant": hit_var / n_tok, "n_tokens": n_tok,
+           "n_sentences": int((tokens > 0).sum())}
+    return pd.DataFrame([row], columns=CHANGE_COLUMNS)
+
+
+def output_change_to_file(base_dir, variant_dir, sentences_tsv, out_csv, *, variant_name: str, base_name: str,
+                          settings: dict, variant: dict | None = None) -> pd.DataFrame:
+    """The output_change rule; ``variant_dir`` is None for a probe-only variant (built from ``variant``)."""
+    from .io import atomic_path
+    from .layermap import temporary_variant
+    from .manifest import verify
+
+    verify(base_dir)
+    with contextlib.ExitStack() as stack:
+        if variant_dir is None:
+            variant_dir = stack.enter_context(temporary_variant(base_dir, variant, base_name=base_name,
+                                                                variant_name=variant_name))
+        else:
+            verify(variant_dir)
+        table = output_change(base_dir, variant_dir, read_sentences(sentences_tsv), variant_name=variant_name,
+                              base_name=base_name, max_length=settings["max_length"],
+                              batch_size=settings["batch_size"], chunk_tokens=settings["chunk_tokens"],
+                              bootstrap=settings["bootstrap"])
+    with atomic_path(out_csv) as tmp:
+        table.to_csv(tmp, index=False)
     return table
 
 

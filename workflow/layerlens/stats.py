@@ -1,12 +1,21 @@
-"""Statistics over seeds and dev examples.
+"""Statistics over seeds and dev examples: how sure is a difference between a variant and its base?
 
 - :func:`summarize`: n, mean, sample sd (ddof=1) and the 95% t interval of the mean over seeds.
+- :func:`sign_flip_test`: exact paired permutation test on per-seed differences (two-sided). With n seeds its
+  smallest possible p is 2 / 2**n, so fewer than 6 seeds can never give p < 0.05 (:func:`min_seeds_sign_flip`).
+- :func:`paired_bootstrap`: resample dev examples (the same resample for base and variant, for every seed) and
+  recompute the task score difference averaged over seeds: a percentile interval and a two-sided p-value.
+- :func:`holm`: Holm's step-down adjustment across a family of tests (tasks x variants).
+- :func:`cohens_dz` and :func:`seeds_needed`: the paired effect size and how many seeds a paired t-test needs to
+  detect it with 80% power at alpha = 0.05.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
+from typing import Callable, Sequence
 
 import numpy as np
 from scipy import stats as sps
@@ -26,7 +35,7 @@ class Summary:
 
 def summarize(values, level: float = 0.95) -> Summary:
     """Mean, sample sd and the t interval of the mean; NaNs (diverged runs) are left out, not averaged."""
-    x = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
+    x = _finite(values)
     n = x.size
     if n == 0:
         return Summary(0, math.nan, math.nan, math.nan, math.nan)
@@ -36,3 +45,141 @@ def summarize(values, level: float = 0.95) -> Summary:
     sd = float(x.std(ddof=1))
     half = float(sps.t.ppf(0.5 + level / 2, n - 1)) * sd / math.sqrt(n)
     return Summary(n, mean, sd, mean - half, mean + half)
+
+
+def _finite(values) -> np.ndarray:
+    return np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
+
+
+# --- over seeds ------------------------------------------------------------------------------------------
+
+
+def sign_flip_test(diffs: Sequence[float], n_resamples: int = 100_000, seed: int = 0) -> float:
+    """Two-sided paired permutation test of mean(diffs) = 0: under the null each difference's sign is a coin flip.
+
+    Exact (all 2**n sign patterns) up to 16 seeds, Monte Carlo beyond. NaN with fewer than 2 differences.
+    """
+    d = _finite(diffs)
+    n = d.size
+    if n < 2:
+        return math.nan
+    observed = abs(d.mean())
+    if n <= 16:
+        signs = np.array(list(itertools.product((1.0, -1.0), repeat=n)))
+    else:
+        rng = np.random.default_rng(seed)
+        signs = rng.choice((1.0, -1.0), size=(n_resamples, n))
+    means = np.abs(signs @ d) / n
+    return float(np.mean(means >= observed - 1e-12 * max(1.0, observed)))
+
+
+def min_seeds_sign_flip(alpha: float = 0.05) -> int:
+    """Fewest seeds with which an exact two-sided sign-flip test can reach p < alpha (2 / 2**n < alpha)."""
+    n = 1
+    while 2 / 2 ** n >= alpha:
+        n += 1
+    return n
+
+
+def cohens_dz(diffs: Sequence[float]) -> float:
+    """Paired effect size: mean of the differences over their sample sd."""
+    d = _finite(diffs)
+    if d.size < 2:
+        return math.nan
+    sd = d.std(ddof=1)
+    if sd == 0:
+        return math.inf * np.sign(d.mean()) if d.mean() != 0 else math.nan
+    return float(d.mean() / sd)
+
+
+def paired_t_power(dz: float, n: int, alpha: float = 0.05) -> float:
+    """Power of a two-sided one-sample (paired) t-test with n pairs for true effect size dz."""
+    if n < 2:
+        return 0.0
+    df = n - 1
+    crit = sps.t.ppf(1 - alpha / 2, df)
+    nc = abs(dz) * math.sqrt(n)
+    return float(sps.nct.sf(crit, df, nc) + sps.nct.cdf(-crit, df, nc))
+
+
+def seeds_needed(dz: float, alpha: float = 0.05, power: float = 0.8, max_n: int = 10_000) -> float:
+    """Smallest number of seeds for which a paired t-test detects ``dz`` with the given power (inf if never)."""
+    if not math.isfinite(dz) or dz == 0:
+        return math.inf if dz == 0 or math.isnan(dz) else 2
+    for n in range(2, max_n + 1):
+        if paired_t_power(dz, n, alpha) >= power:
+            return n
+    return math.inf
+
+
+# --- over dev examples -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Bootstrap:
+    delta: float
+    ci_lo: float
+    ci_hi: float
+    p: float
+    n_resamples: int
+
+
+def paired_bootstrap(score: Callable[[dict], np.ndarray], labels: dict[str, np.ndarray],
+                     base: Sequence[dict[str, np.ndarray]], variant: Sequence[dict[str, np.ndarray]],
+                     n_resamples: int = 1000, seed: int = 0, level: float = 0.95, block: int = 250) -> Bootstrap:
+    """Paired bootstrap over dev examples of score(variant) - score(base), averaged over seeds.
+
+    ``labels`` maps each dev split to its labels; ``base[i]`` / ``variant[i]`` map each split to seed i's
+    predictions, aligned with the labels. ``score`` is batched: it takes ``{split: (labels, predictions)}`` with
+    arrays of shape (resamples, examples) and returns one score per resample. Each resample draws the examples
+    of every split with replacement once, and every seed of both models is scored on that same draw.
+    The two-sided p-value compares the resampled deltas, shifted to the null, with the observed one:
+    ``(1 + #{|delta* - delta| >= |delta|}) / (1 + resamples)``.
+    """
+    if len(base) != len(variant) or not base:
+        raise ValueError("base and variant need predictions for the same, non-empty list of seeds")
+    splits = list(labels)
+
+    def deltas(idx: dict[str, np.ndarray]) -> np.ndarray:  # idx: split -> (R, n) example indices
+        per_seed = []
+        for b, v in zip(base, variant):
+            sb = score({s: (labels[s][idx[s]], b[s][idx[s]]) for s in splits})
+            sv = score({s: (labels[s][idx[s]], v[s][idx[s]]) for s in splits})
+            per_seed.append(sv - sb)
+        with np.errstate(all="ignore"):
+            return np.nanmean(np.asarray(per_seed), axis=0) if np.isfinite(per_seed).any() else \
+                np.full(len(per_seed[0]), np.nan)
+
+    observed = float(deltas({s: np.arange(len(labels[s]))[None, :] for s in splits})[0])
+    rng = np.random.default_rng(seed)
+    samples = []
+    for start in range(0, n_resamples, block):
+        r = min(block, n_resamples - start)
+        samples.append(deltas({s: rng.integers(0, len(labels[s]), size=(r, len(labels[s]))) for s in splits}))
+    samples = np.concatenate(samples)
+    samples = samples[np.isfinite(samples)]
+    if not math.isfinite(observed) or samples.size == 0:
+        return Bootstrap(observed, math.nan, math.nan, math.nan, n_resamples)
+    alpha = (1 - level) / 2
+    lo, hi = np.quantile(samples, [alpha, 1 - alpha])
+    p = (1 + np.sum(np.abs(samples - observed) >= abs(observed) - 1e-12)) / (samples.size + 1)
+    return Bootstrap(observed, float(lo), float(hi), float(min(1.0, p)), n_resamples)
+
+
+# --- many tests ------------------------------------------------------------------------------------------
+
+
+def holm(pvalues: Sequence[float]) -> np.ndarray:
+    """Holm-adjusted p-values (step-down, monotone, capped at 1); NaNs stay NaN and do not count as tests."""
+    p = np.asarray(pvalues, dtype=float)
+    out = np.full_like(p, np.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    m = ok.size
+    if m == 0:
+        return out
+    order = ok[np.argsort(p[ok], kind="stable")]
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, (m - rank) * p[i])
+        out[i] = min(1.0, running)
+    return out

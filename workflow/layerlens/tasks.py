@@ -154,3 +154,56 @@ def main_metric_label(task: str) -> str:
     if len(spec.metric_names) == 1:
         return spec.metric_names[0]
     return "mean(" + ", ".join(spec.metric_names) + ")"
+
+
+# --- batched metrics (for the bootstrap: many resamples at once) -----------------------------------------
+# Each takes labels and predictions of shape (resamples, examples) and returns one value per resample; they
+# agree with the scikit-learn / scipy versions above (tests/test_tasks.py checks it).
+
+
+def _counts(y, p):
+    tp = np.sum((p == 1) & (y == 1), axis=-1).astype(float)
+    tn = np.sum((p != 1) & (y != 1), axis=-1).astype(float)
+    fp = np.sum((p == 1) & (y != 1), axis=-1).astype(float)
+    fn = np.sum((p != 1) & (y == 1), axis=-1).astype(float)
+    return tp, tn, fp, fn
+
+
+def batched_accuracy(y, p):
+    return np.mean(y == p, axis=-1)
+
+
+def batched_f1(y, p):
+    tp, _, fp, fn = _counts(y, p)
+    den = 2 * tp + fp + fn
+    return np.divide(2 * tp, den, out=np.zeros_like(den), where=den > 0)
+
+
+def batched_matthews(y, p):
+    tp, tn, fp, fn = _counts(y, p)
+    den = np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+    return np.divide(tp * tn - fp * fn, den, out=np.zeros_like(den), where=den > 0)
+
+
+def batched_pearson(y, p):
+    y = y - y.mean(axis=-1, keepdims=True)
+    p = p - p.mean(axis=-1, keepdims=True)
+    den = np.sqrt((y * y).sum(-1) * (p * p).sum(-1))
+    return np.divide((y * p).sum(-1), den, out=np.full(den.shape, np.nan), where=den > 0)
+
+
+def batched_spearman(y, p):
+    return batched_pearson(_sps.rankdata(y, axis=-1), _sps.rankdata(p, axis=-1))
+
+
+_BATCHED = {"accuracy": batched_accuracy, "f1": batched_f1, "matthews_correlation": batched_matthews,
+            "pearson": batched_pearson, "spearmanr": batched_spearman}
+
+
+def batched_task_score(task: str, outputs: dict[str, tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """The task score for each row of ``{dev split: (labels, predictions)}``, arrays (resamples, examples)."""
+    spec = get_task(task)
+    if task == "mnli":
+        return np.mean([batched_accuracy(*outputs[s]) for s in spec.dev_splits], axis=0)
+    y, p = outputs[spec.dev_splits[0]]
+    return np.mean([_BATCHED[k](y, p) for k in spec.metric_names], axis=0)

@@ -21,8 +21,10 @@ except LayerLensError as e:
 os.environ.update(cache_env())  # every cache stays under resources/.cache
 
 BASES = list(config["models"])
-VARIANTS = list(config["variants"])
+VARIANTS = list(config["variants"])  # explicit ones and those generated from `sweeps`
 MODELS = BASES + VARIANTS
+FINETUNED = llconfig.finetuned_models(config)  # probe-only variants are left out
+BUILT_VARIANTS = [v for v in VARIANTS if llconfig.is_materialized(config, v)]
 TASKS = config["tasks"]
 SEEDS = config["seeds"]
 TORCH_ENV = "../../envs/torch.yaml"
@@ -36,7 +38,9 @@ def _alternatives(names):
 wildcard_constraints:
     base=_alternatives(BASES),
     variant=_alternatives(VARIANTS),
+    built_variant=_alternatives(BUILT_VARIANTS),
     model=_alternatives(MODELS),
+    finetuned=_alternatives(FINETUNED),
     task=_alternatives(TASKS),
     seed=r"\d+",
     max_length=r"\d+",
@@ -52,6 +56,16 @@ def base_of(name):
 
 def finetune_params(task):
     return llconfig.finetune_params(config, task)
+
+
+def probe_input(name):
+    """The folder a probe reads: the model's own, or its base's for a probe-only variant (built in memory)."""
+    return model_dir(name if llconfig.is_materialized(config, name) else base_of(name))
+
+
+def virtual_spec(name):
+    """The config entry of a probe-only variant, or None."""
+    return None if llconfig.is_materialized(config, name) else config["variants"][name]
 
 
 def tokenized_dir(model, task):

@@ -1,4 +1,4 @@
-# Stage 4: GLUE fine-tuning, one job per model x task x seed.
+# Stage 4: GLUE fine-tuning, one job per model x task x seed (bases and fine-tuned variants).
 
 
 rule tokenize:
@@ -9,6 +9,8 @@ rule tokenize:
         directory("resources/tokenized/{base}/{task}-len{max_length}"),
     log:
         "results/logs/tokenize/{base}_{task}_len{max_length}.log",
+    benchmark:
+        "results/benchmarks/tokenize/{base}_{task}_len{max_length}.tsv"
     resources:
         mem_mb=4000,
         runtime=30,
@@ -20,17 +22,17 @@ rule tokenize:
 
 rule finetune:
     input:
-        model=lambda wc: model_dir(wc.model),
-        data=lambda wc: tokenized_dir(wc.model, wc.task),
+        model=lambda wc: model_dir(wc.finetuned),
+        data=lambda wc: tokenized_dir(wc.finetuned, wc.task),
     output:
-        metrics="results/finetune/{model}/{task}/seed{seed}/metrics.json",
-        predictions="results/finetune/{model}/{task}/seed{seed}/predictions.tsv",
+        metrics="results/finetune/{finetuned}/{task}/seed{seed}/metrics.json",
+        predictions="results/finetune/{finetuned}/{task}/seed{seed}/predictions.tsv",
     params:
         hp=lambda wc: finetune_params(wc.task),
     log:
-        "results/logs/finetune/{model}/{task}/seed{seed}.log",
+        "results/logs/finetune/{finetuned}/{task}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/finetune/{model}/{task}/seed{seed}.tsv"
+        "results/benchmarks/finetune/{finetuned}/{task}/seed{seed}.tsv"
     threads: 2
     resources:
         gpu=1,

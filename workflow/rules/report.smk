@@ -1,4 +1,5 @@
-# Stage 5: aggregation into report tables and figures.
+# Stage 5: aggregation into report tables (CSV, Markdown, LaTeX) and figures (PNG, PDF).
+# `snakemake --report report.html` collects everything flagged with report() below, with its caption.
 
 
 rule report_probe:
@@ -6,10 +7,13 @@ rule report_probe:
         expand("results/probe/{model}.csv", model=MODELS),
     output:
         csv=report("results/report/probe.csv", caption="../report/probe_table.rst", category="1. Layer probe",
-                   labels={"table": "all models x layers (CSV)"}),
+                   subcategory="tables", labels={"table": "all models x layers"}),
         md="results/report/probe.md",
+        tex="results/report/probe.tex",
     log:
         "results/logs/report/probe.log",
+    benchmark:
+        "results/benchmarks/report/probe.tsv"
     conda:
         REPORT_ENV
     script:
@@ -20,32 +24,74 @@ rule probe_family_figure:
     input:
         lambda wc: expand("results/probe/{model}.csv", model=[wc.base] + llconfig.variants_of(config, wc.base)),
     output:
-        report("results/report/probe_{base}.png", caption="../report/probe_family.rst", category="1. Layer probe",
-               labels={"figure": "base and variants", "base": "{base}"}),
+        png=report("results/report/probe_{base}.png", caption="../report/probe_family.rst",
+                   category="1. Layer probe", subcategory="figures",
+                   labels={"figure": "base and variants", "base": "{base}"}),
+        pdf="results/report/probe_{base}.pdf",
     params:
         variants=lambda wc: llconfig.variants_of(config, wc.base),
     log:
         "results/logs/report/probe_{base}.log",
+    benchmark:
+        "results/benchmarks/report/probe_{base}.tsv"
     conda:
         REPORT_ENV
     script:
         "../scripts/probe_family_figure.py"
 
 
+rule report_output_change:
+    input:
+        expand("results/probe/change/{variant}.csv", variant=VARIANTS),
+    output:
+        csv=report("results/report/output_change.csv", caption="../report/output_change_table.rst",
+                   category="2. Output change", labels={"table": "variant vs base"}),
+        md="results/report/output_change.md",
+        tex="results/report/output_change.tex",
+        png=report("results/report/output_change.png", caption="../report/output_change.rst",
+                   category="2. Output change", labels={"figure": "against the layer touched"}),
+        pdf="results/report/output_change.pdf",
+    log:
+        "results/logs/report/output_change.log",
+    benchmark:
+        "results/benchmarks/report/output_change.tsv"
+    conda:
+        REPORT_ENV
+    script:
+        "../scripts/report_output_change.py"
+
+
+def cells(pattern):
+    return expand(pattern, finetuned=FINETUNED, task=TASKS, seed=SEEDS)
+
+
 rule report_glue:
     input:
-        expand("results/finetune/{model}/{task}/seed{seed}/metrics.json", model=MODELS, task=TASKS, seed=SEEDS),
+        metrics=cells("results/finetune/{finetuned}/{task}/seed{seed}/metrics.json"),
+        predictions=cells("results/finetune/{finetuned}/{task}/seed{seed}/predictions.tsv"),
+        benchmarks=cells("results/benchmarks/finetune/{finetuned}/{task}/seed{seed}.tsv"),
     output:
-        csv=report("results/report/glue.csv", caption="../report/glue_table.rst", category="2. GLUE",
-                   labels={"table": "scores and deltas (CSV)"}),
+        csv=report("results/report/glue.csv", caption="../report/glue_table.rst", category="3. GLUE",
+                   subcategory="tables", labels={"table": "scores (mean, sd, CI over seeds)"}),
         md="results/report/glue.md",
-        deltas=report("results/report/glue_deltas.png", caption="../report/glue_deltas.rst", category="2. GLUE",
-                      labels={"figure": "variant - base per task"}),
+        tex="results/report/glue.tex",
+        significance=report("results/report/significance.csv", caption="../report/significance.rst",
+                            category="3. GLUE", subcategory="tables", labels={"table": "variant vs base: tests"}),
+        deltas=report("results/report/glue_deltas.png", caption="../report/glue_deltas.rst", category="3. GLUE",
+                      subcategory="figures", labels={"figure": "variant - base per task"}),
+        deltas_pdf="results/report/glue_deltas.pdf",
+        cost=report("results/report/cost.csv", caption="../report/cost.rst", category="4. Cost",
+                    labels={"table": "per model x task"}),
+        cost_md="results/report/cost.md",
     params:
-        bases={m: base_of(m) for m in MODELS},
+        bases={m: base_of(m) for m in FINETUNED},
         tasks=TASKS,
+        seeds=SEEDS,
+        statistics=config["statistics"],
     log:
         "results/logs/report/glue.log",
+    benchmark:
+        "results/benchmarks/report/glue.tsv"
     conda:
         REPORT_ENV
     script:

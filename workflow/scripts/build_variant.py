@@ -9,4 +9,4 @@ with job(snakemake):  # noqa: F821
     from layerlens.layermap import build_variant_from_config
 
     build_variant_from_config(snakemake.input.base, snakemake.output[0], snakemake.params.spec,  # noqa: F821
-                              base_name=snakemake.params.base, variant_name=snakemake.wildcards.variant)  # noqa: F821
+                              base_name=snakemake.params.base, variant_name=snakemake.wildcards.built_variant)  # noqa: F821

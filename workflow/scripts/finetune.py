@@ -12,4 +12,4 @@ with job(snakemake):  # noqa: F821
 
     w = snakemake.wildcards  # noqa: F821
     finetune(snakemake.input.model, snakemake.input.data, Path(snakemake.output.metrics).parent,  # noqa: F821
-             task=w.task, seed=int(w.seed), params=snakemake.params.hp, model_name=w.model)  # noqa: F821
+             task=w.task, seed=int(w.seed), params=snakemake.params.hp, model_name=w.finetuned)  # noqa: F821

@@ -1,4 +1,4 @@
-"""Rule probe_family_figure: the probe curves of a base and its variants on one plot."""
+"""Rule probe_family_figure: the probe curves of a base and its variants on one plot (PNG and PDF)."""
 import os
 import sys
 
@@ -8,6 +8,6 @@ from layerlens.runtime import job  # noqa: E402
 with job(snakemake):  # noqa: F821
     from layerlens import report
 
-    probe = report.collect_probe(snakemake.input)  # noqa: F821
-    report.plot_probe_family(probe, snakemake.wildcards.base, snakemake.params.variants,  # noqa: F821
-                             snakemake.output[0])  # noqa: F821
+    smk = snakemake  # noqa: F821
+    report.plot_probe_family(report.collect_probe(smk.input), smk.wildcards.base, smk.params.variants,
+                             [smk.output.png, smk.output.pdf])

@@ -1,4 +1,4 @@
-"""Rule report_glue: every metrics.json -> results/report/glue.csv, glue.md and the delta figure."""
+"""Rule report_glue: every fine-tuning cell -> GLUE tables, significance, deltas figure and cost table."""
 import os
 import sys
 
@@ -8,8 +8,15 @@ from layerlens.runtime import job  # noqa: E402
 with job(snakemake):  # noqa: F821
     from layerlens import report
 
-    p = snakemake.params  # noqa: F821
-    runs = report.collect_finetune(snakemake.input)  # noqa: F821
+    smk = snakemake  # noqa: F821
+    p, out, st = smk.params, smk.output, smk.params.statistics
+    runs = report.collect_finetune(smk.input.metrics)
     summary = report.glue_summary(runs, p.bases, p.tasks)
-    report.write_glue_report(summary, p.tasks, snakemake.output.csv, snakemake.output.md)  # noqa: F821
-    report.plot_glue_deltas(summary, p.tasks, snakemake.output.deltas)  # noqa: F821
+    significance = report.compare(runs, p.bases, p.tasks, alpha=st["alpha"], n_boot=st["bootstrap"],
+                                  power=st["power"], seed=st["seed"])
+    report.write_glue_report(summary, significance, p.tasks, out.csv, out.md, out.tex, out.significance,
+                             alpha=st["alpha"], power=st["power"])
+    report.plot_glue_deltas(summary, p.tasks, [out.deltas, out.deltas_pdf])
+    benchmarks = dict(zip([(m, t, s) for m in p.bases for t in p.tasks for s in p.seeds], smk.input.benchmarks))
+    cost = report.cost_table(runs, benchmarks, summary, p.bases)
+    report.write_cost_report(cost, out.cost, out.cost_md)

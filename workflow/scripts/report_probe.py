@@ -1,4 +1,4 @@
-"""Rule report_probe: all probe CSVs -> results/report/probe.csv and probe.md."""
+"""Rule report_probe: all probe CSVs -> results/report/probe.csv, .md and .tex."""
 import os
 import sys
 
@@ -8,5 +8,5 @@ from layerlens.runtime import job  # noqa: E402
 with job(snakemake):  # noqa: F821
     from layerlens import report
 
-    probe = report.collect_probe(snakemake.input)  # noqa: F821
-    report.write_probe_report(probe, snakemake.output.csv, snakemake.output.md)  # noqa: F821
+    out = snakemake.output  # noqa: F821
+    report.write_probe_report(report.collect_probe(snakemake.input), out.csv, out.md, out.tex)  # noqa: F821

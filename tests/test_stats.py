@@ -1,0 +1,131 @@
+"""Statistics against scipy and hand computations."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+from sklearn import metrics as skm
+
+from layerlens import stats, tasks
+
+
+@pytest.mark.parametrize("diffs", [[0.5, 1.2, -0.3, 0.8, 1.1], [1.0, 2.0, 3.0], [-2.0, 0.5, 0.1, -0.7, 0.3, -1.2, 0.4]])
+def test_sign_flip_matches_scipy_permutation_test(diffs):
+    expected = sps.permutation_test((np.array(diffs),), np.mean, permutation_type="samples", n_resamples=np.inf,
+                                    alternative="two-sided").pvalue
+    assert stats.sign_flip_test(diffs) == pytest.approx(expected)
+
+
+def test_sign_flip_floor_and_seeds_needed_for_it():
+    # all differences positive: the observed mean is the most extreme of 2^n sign patterns (and its mirror)
+    for n in range(2, 9):
+        assert stats.sign_flip_test([1.0] * n) == pytest.approx(2 / 2 ** n)
+    assert stats.min_seeds_sign_flip(0.05) == 6  # 2/32 = 0.0625 >= 0.05 > 2/64
+    assert stats.min_seeds_sign_flip(0.01) == 8
+    assert math.isnan(stats.sign_flip_test([1.0]))
+
+
+def test_holm_by_hand():
+    # sorted: 0.005*4=0.02, 0.01*3=0.03, 0.03*2=0.06, 0.04*1=0.04 -> monotone 0.06
+    np.testing.assert_allclose(stats.holm([0.01, 0.04, 0.03, 0.005]), [0.03, 0.06, 0.06, 0.02])
+    out = stats.holm([0.2, float("nan"), 0.01])  # NaN is not a test: m = 2
+    assert out[0] == pytest.approx(0.2) and math.isnan(out[1]) and out[2] == pytest.approx(0.02)
+    assert stats.holm([0.6, 0.7]).tolist() == [1.0, 1.0]
+
+
+def test_effect_size_and_seeds_needed():
+    d = [1.0, 2.0, 3.0, 2.0]
+    assert stats.cohens_dz(d) == pytest.approx(2.0 / np.std(d, ddof=1))
+    # G*Power, "Means: difference from constant (one sample case)", two-tailed, alpha .05, power .80
+    assert stats.seeds_needed(0.5) == 34
+    assert stats.seeds_needed(0.8) == 15
+    assert stats.seeds_needed(1.0) == 10
+    # power from its definition with scipy's noncentral t
+    n, dz = 10, 1.0
+    crit = sps.t.ppf(0.975, n - 1)
+    assert stats.paired_t_power(dz, n) == pytest.approx(1 - sps.nct.cdf(crit, n - 1, dz * math.sqrt(n))
+                                                        + sps.nct.cdf(-crit, n - 1, dz * math.sqrt(n)))
+    assert stats.seeds_needed(0.0) == math.inf
+
+
+def test_summarize_matches_scipy():
+    x = [71.2, 68.4, 70.1, 69.9, 72.5]
+    s = stats.summarize(x)
+    lo, hi = sps.t.interval(0.95, len(x) - 1, loc=np.mean(x), scale=sps.sem(x))
+    assert (s.n, s.mean, s.sd) == (5, pytest.approx(np.mean(x)), pytest.approx(np.std(x, ddof=1)))
+    assert (s.ci_lo, s.ci_hi) == (pytest.approx(lo), pytest.approx(hi))
+
+
+@pytest.mark.parametrize("task", ["cola", "mrpc", "rte", "stsb"])
+def test_batched_scores_match_sklearn_and_scipy(task):
+    rng = np.random.default_rng(0)
+    if task == "stsb":
+        y = rng.uniform(0, 5, (20, 50))
+        p = y + rng.normal(0, 1.5, y.shape)
+        p[:, :5] = p[:, 5:10]  # ties
+    else:
+        y = rng.integers(0, 2, (20, 50))
+        p = np.where(rng.random(y.shape) < 0.7, y, 1 - y)
+        p[0] = 1  # a constant row: F1/MCC edge cases
+    got = tasks.batched_task_score(task, {"validation": (y, p)})
+    want = [tasks.task_score(task, tasks.compute_metrics(task, {"validation": (yy, pp)})) for yy, pp in zip(y, p)]
+    np.testing.assert_allclose(got, want, atol=1e-12)
+
+
+def test_batched_f1_and_mcc_edge_cases_like_sklearn():
+    y = np.array([[0, 0, 0, 0]])
+    p = np.array([[0, 0, 0, 0]])
+    assert tasks.batched_f1(y, p)[0] == skm.f1_score(y[0], p[0], zero_division=0.0)
+    assert tasks.batched_matthews(y, p)[0] == skm.matthews_corrcoef(y[0], p[0])
+
+
+def _toy(seed=0, n=300, seeds=3, better=0.05):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    base = [np.where(rng.random(n) < 0.70, y, 1 - y) for _ in range(seeds)]
+    var = [np.where(rng.random(n) < 0.70 + better, y, 1 - y) for _ in range(seeds)]
+    return y, base, var
+
+
+def accuracy_score(outputs):
+    y, p = outputs["validation"]
+    return tasks.batched_accuracy(y, p)
+
+
+def test_paired_bootstrap_against_a_plain_loop():
+    """The batched bootstrap equals a one-resample-at-a-time loop with scikit-learn on the same draws."""
+    y, base, var = _toy()
+    res = stats.paired_bootstrap(accuracy_score, {"validation": y}, [{"validation": b} for b in base],
+                                 [{"validation": v} for v in var], n_resamples=300, seed=7, block=300)
+    rng = np.random.default_rng(7)
+    idx = rng.integers(0, len(y), size=(300, len(y)))
+    loop = np.array([np.mean([skm.accuracy_score(y[i], v[i]) - skm.accuracy_score(y[i], b[i])
+                              for b, v in zip(base, var)]) for i in idx])
+    observed = np.mean([skm.accuracy_score(y, v) - skm.accuracy_score(y, b) for b, v in zip(base, var)])
+    assert res.delta == pytest.approx(observed)
+    assert (res.ci_lo, res.ci_hi) == (pytest.approx(np.quantile(loop, 0.025)), pytest.approx(np.quantile(loop, 0.975)))
+    p = (1 + np.sum(np.abs(loop - observed) >= abs(observed) - 1e-12)) / (len(loop) + 1)  # ties count
+    assert res.p == pytest.approx(p)
+
+
+def test_paired_bootstrap_interval_agrees_with_scipy():
+    """One seed, accuracy difference: the percentile interval is scipy.stats.bootstrap's (paired)."""
+    y, base, var = _toy(seed=1, n=400, seeds=1, better=0.08)
+    res = stats.paired_bootstrap(accuracy_score, {"validation": y}, [{"validation": base[0]}],
+                                 [{"validation": var[0]}], n_resamples=4000, seed=0)
+    ref = sps.bootstrap(((var[0] == y).astype(float), (base[0] == y).astype(float)),
+                        lambda a, b, axis=-1: a.mean(axis) - b.mean(axis), paired=True, n_resamples=4000,
+                        method="percentile", random_state=0).confidence_interval
+    assert res.ci_lo == pytest.approx(ref.low, abs=0.01) and res.ci_hi == pytest.approx(ref.high, abs=0.01)
+
+
+def test_paired_bootstrap_null_and_clear_effect():
+    y, base, _ = _toy()
+    same = stats.paired_bootstrap(accuracy_score, {"validation": y}, [{"validation": b} for b in base],
+                                  [{"validation": b} for b in base], n_resamples=200)
+    assert same.delta == 0 and same.p == 1.0
+    perfect = [{"validation": y.copy()} for _ in base]
+    clear = stats.paired_bootstrap(accuracy_score, {"validation": y}, [{"validation": b} for b in base], perfect,
+                                   n_resamples=500)
+    assert clear.delta > 0.25 and clear.ci_lo > 0 and clear.p < 0.01

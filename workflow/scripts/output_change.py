@@ -1,0 +1,14 @@
+"""Rule output_change: a variant's final MLM distribution against its base's -> results/probe/change/{variant}.csv."""
+import os
+import sys
+
+sys.path.insert(0, os.path.join(snakemake.scriptdir, ".."))  # noqa: F821  (the layerlens package)
+from layerlens.runtime import job  # noqa: E402
+
+with job(snakemake):  # noqa: F821
+    from layerlens.probe import output_change_to_file
+
+    smk = snakemake  # noqa: F821
+    output_change_to_file(smk.input.base, smk.input.variant[0] if smk.input.variant else None,
+                          smk.input.sentences, smk.output[0], variant_name=smk.wildcards.variant,
+                          base_name=smk.params.base, settings=smk.params.probe, variant=smk.params.variant)
