@@ -7,7 +7,14 @@
 from pathlib import Path
 
 if not workflow.overwrite_configfiles:
-    workflow.configfile(str(Path(workflow.basedir) / "config.yaml"))
+    import yaml
+
+    _default = Path(workflow.basedir) / "config.yaml"
+    try:
+        yaml.safe_load(_default.read_text())
+    except yaml.YAMLError as e:  # Snakemake's own message names neither the file nor the line
+        raise WorkflowError(f"invalid configuration: {_default}: malformed YAML: {e}")
+    workflow.configfile(str(_default))
 
 
 include: "workflow/rules/common.smk"

@@ -105,3 +105,57 @@ def test_tokenizer_that_does_not_match_the_model(prepared, tmp_path):
     write_manifest(bad, {"kind": "model", "name": "bad"})  # as if it had been downloaded like this
     with pytest.raises(InputError, match="the tokenizer has \\d+ tokens but the model's vocab_size is 50"):
         finetune.tokenize_task(prepared / "glue" / "rte", bad, tmp_path / "tok", "rte", 32)
+
+
+def test_nan_loss_is_detected_and_reported(prepared, tmp_path):
+    """A model whose weights hold a NaN: the run stops, is flagged diverged, and its scores are NaN, not numbers."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    bad = tmp_path / "nan-model"
+    shutil.copytree(prepared / "models" / "tiny", bad)
+    state = load_file(str(bad / "model.safetensors"))
+    state["bert.encoder.layer.1.output.dense.weight"][0, 0] = float("nan")
+    save_file(state, str(bad / "model.safetensors"), metadata={"format": "pt"})
+    write_manifest(bad, {"kind": "model", "name": "nan-model"})
+    rec = finetune.finetune(bad, prepared / "tok" / "rte", tmp_path / "cell", task="rte", seed=1,
+                            params={**PARAMS, "logging_steps": 1})
+    assert rec["diverged"] and rec["diverged_at_step"] == 1
+    assert rec["global_steps"] < 10  # stopped early, did not train on for nothing
+    saved = json.loads((tmp_path / "cell" / "metrics.json").read_text())  # strict JSON: NaN is written as null
+    assert saved["accuracy"] is None and saved["main_score"] is None and saved["diverged"] is True
+
+
+def test_checkpoints_hold_no_pickle(prepared, tmp_path):
+    from layerlens.checkpoint import SafeTrainer  # noqa: F401  (the trainer whose checkpoints these are)
+
+    params = {**PARAMS, "checkpoint_steps": 2, "logging_steps": 2}
+    key = finetune.run_key(prepared / "models" / "tiny", prepared / "tok" / "rte", "rte", 1, params)
+    # interrupt by raising inside training after the first checkpoint, as a crash would
+    from transformers import TrainerCallback
+
+    class Crash(TrainerCallback):
+        def on_save(self, args, state, control, **kw):
+            raise KeyboardInterrupt
+
+    import layerlens.checkpoint as ck
+
+    orig = ck.TimedCheckpoints
+    ck.TimedCheckpoints = lambda minutes: Crash()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            finetune.finetune(prepared / "models" / "tiny", prepared / "tok" / "rte", tmp_path / "c", task="rte",
+                              seed=1, params=params)
+    finally:
+        ck.TimedCheckpoints = orig
+    ckpt = next((tmp_path / "c" / "checkpoints" / key).glob("checkpoint-*"))
+    names = sorted(p.name for p in ckpt.iterdir())
+    assert {"model.safetensors", "optimizer.safetensors", "optimizer.json", "scheduler.json", "rng_state.safetensors",
+            "rng_state.json", "trainer_state.json"} <= set(names)
+    assert not [n for n in names if n.endswith((".bin", ".pt", ".pth", ".pkl"))], names
+    assert not (tmp_path / "c" / "metrics.json").exists()
+    # a rerun with the same settings resumes from it; different settings start afresh and drop it
+    rec = finetune.finetune(prepared / "models" / "tiny", prepared / "tok" / "rte", tmp_path / "c", task="rte", seed=1,
+                            params=params)
+    assert rec["resumed_from"] == ckpt.name and not (tmp_path / "c" / "checkpoints").exists()

@@ -248,10 +248,48 @@ def variant_layers(config: dict, name: str, workdir: Path = Path(".")) -> list[i
     return None if depth is None else resolve_layers(spec, depth)
 
 
-def finetune_params(config: dict, task: str) -> dict:
-    """The fine-tuning hyperparameters of one task: the defaults with the task's overrides on top."""
+#: fine-tuning settings that do not change a result: changing them reruns nothing
+RUNTIME_KEYS = ("logging_steps", "checkpoint_steps", "checkpoint_minutes", "keep_weights")
+
+
+def finetune_params(config: dict, task: str, *, runtime: bool = True) -> dict:
+    """The fine-tuning hyperparameters of one task: the defaults with the task's overrides on top.
+
+    ``runtime=False`` leaves out :data:`RUNTIME_KEYS`: the finetune rule's ``params`` hold only what changes a
+    result, so Snakemake reruns a task's cells when one of those changes, and nothing when logging or
+    checkpointing does.
+    """
     get_task(task)
     ft = copy.deepcopy(config["finetune"])
     overrides = ft.pop("per_task", {}).get(task, {})
     ft.update(overrides)
+    if not runtime:
+        ft = {k: v for k, v in ft.items() if k not in RUNTIME_KEYS}
     return ft
+
+
+def main(argv=None) -> int:
+    """``python -m layerlens.config my.yaml``: check a config before submitting anything (YAML syntax with line
+    and column, the schema, the layer maps, the GLUE folder), as the Snakefile does."""
+    import sys
+
+    from .errors import LayerLensError
+
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python -m layerlens.config CONFIG.yaml", file=sys.stderr)
+        return 2
+    try:
+        config = load(argv[0])
+    except LayerLensError as e:
+        print(f"invalid configuration: {e}", file=sys.stderr)
+        return 1
+    n_ft = len(finetuned_models(config)) * len(config["tasks"]) * len(config["seeds"])
+    print(f"{argv[0]}: valid. {len(config['models'])} model(s), {len(config['variants'])} variant(s) "
+          f"({len(finetuned_models(config)) - len(config['models'])} fine-tuned), {len(config['tasks'])} task(s), "
+          f"{len(config['seeds'])} seed(s): {n_ft} fine-tuning runs.")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -200,7 +200,7 @@ def read_glue_tsv(task: str, tsv_dir: str | Path) -> tuple:
             raise InputError(path, f"missing ({task} {split}); expected the classic glue_data layout")
         rows = _read_tsv(task, path)
         if not rows["idx"]:
-            raise InputError(path, f"{task} {split} is empty: no data rows")
+            raise InputError(path, f"{task} {split} is empty: no data rows; download GLUE again")
         splits[split] = Dataset.from_dict(rows, features=features)
         sources[rel] = sha256_file(path)
     return DatasetDict(splits), sources
@@ -223,7 +223,8 @@ def _read_tsv(task: str, path: Path) -> dict[str, list]:
             width, first_line = len(header), 2
             missing = [c for c in columns.values() if c not in header]
             if missing:
-                raise InputError(path, f"{task}: header lacks column(s) {missing}; found {header}")
+                raise InputError(path, f"{task}: header lacks column(s) {missing}; found {header}. Use the "
+                                      "classic glue_data files as the GLUE download script writes them")
             index = {k: header.index(v) for k, v in columns.items()}
         out: dict[str, list] = {k: [] for k in list(spec.text_columns) + ["label", "idx"]}
         for n, row in enumerate(reader):
@@ -231,7 +232,8 @@ def _read_tsv(task: str, path: Path) -> dict[str, list]:
             if not row or row == [""]:
                 continue
             if len(row) < width:
-                raise InputError(path, f"line {line}: {len(row)} fields, expected {width} (a truncated line?)")
+                raise InputError(path, f"line {line}: {len(row)} fields, expected {width} (a truncated line?); "
+                                      "repair the file or download GLUE again")
             for col in spec.text_columns:
                 out[col].append(row[index[col]])
             out["label"].append(_parse_label(task, row[index["label"]], path, line))
@@ -256,4 +258,5 @@ def _parse_label(task: str, raw: str, path: Path, line: int):
     if raw.isdigit() and int(raw) < len(names) and task not in ("mnli", "qnli", "rte"):
         return int(raw)
     allowed = names if task in ("mnli", "qnli", "rte") else tuple(str(i) for i in range(len(names)))
-    raise InputError(path, f"line {line}: bad label {raw!r} for {task}; expected one of {list(allowed)}")
+    raise InputError(path, f"line {line}: bad label {raw!r} for {task}; expected one of {list(allowed)}. Repair "
+                           "the file or download GLUE again")

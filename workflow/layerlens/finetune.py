@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
-from .io import atomic_dir, atomic_path, read_json, sha256_file, write_json
+from .io import atomic_dir, atomic_path, read_json, sha256_file, sha256_text, write_json
 from .manifest import MANIFEST, verify, write_manifest
 from .tasks import compute_metrics, get_task, task_score
 
@@ -80,19 +80,49 @@ def _check_tokenizer(tokenizer, where) -> None:
 # --- fine-tuning -----------------------------------------------------------------------------------------
 
 
+def run_key(model_dir, tokenized_dir, task: str, seed: int, params: dict) -> str:
+    """What a checkpoint belongs to: the exact model and data files, the task, the seed, the hyperparameters.
+    A checkpoint is only ever resumed by a job with the same key."""
+    import json
+
+    settings = {k: v for k, v in params.items() if k not in ("keep_weights", "logging_steps",
+                                                              "checkpoint_steps", "checkpoint_minutes")}
+    blob = json.dumps({"model": sha256_file(Path(model_dir) / MANIFEST),
+                       "data": sha256_file(Path(tokenized_dir) / MANIFEST),
+                       "task": task, "seed": seed, "params": settings}, sort_keys=True)
+    return sha256_text(blob)[:16]
+
+
 def finetune(model_dir: str | Path, tokenized_dir: str | Path, out_dir: str | Path, *, task: str, seed: int,
-             params: dict, model_name: str = "", work_dir: str | Path | None = None) -> dict:
-    """Fine-tune and evaluate one cell; write ``metrics.json`` and ``predictions.tsv`` to ``out_dir``."""
+             params: dict, model_name: str = "") -> dict:
+    """Fine-tune and evaluate one cell; write ``metrics.json`` and ``predictions.tsv`` to ``out_dir``.
+
+    With ``checkpoint_steps`` / ``checkpoint_minutes``, checkpoints go to ``out_dir/checkpoints/<run key>/`` and a
+    rerun of an interrupted job resumes from the last one (exactly: weights, optimizer, scheduler, RNG and data
+    position are restored). They are deleted once the cell is finished.
+    """
     import torch
     from datasets import load_from_disk
     from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding,
-                              Trainer, TrainingArguments, set_seed)
+                              TrainerCallback, TrainingArguments, set_seed)
+    from transformers.trainer_utils import get_last_checkpoint
+
+    from .checkpoint import SafeTrainer, TimedCheckpoints, mean_loss
 
     spec = get_task(task)
     verify(model_dir)
     verify(tokenized_dir)
     out_dir = Path(out_dir)
-    work_dir = Path(work_dir) if work_dir else out_dir / "trainer"
+    checkpoints = out_dir / "checkpoints"
+    work_dir = checkpoints / run_key(model_dir, tokenized_dir, task, seed, params)
+    if checkpoints.is_dir():  # checkpoints of other settings can never be resumed
+        for stale in checkpoints.iterdir():
+            if stale != work_dir:
+                shutil.rmtree(stale, ignore_errors=True)
+    resume = get_last_checkpoint(str(work_dir)) if work_dir.is_dir() else None
+    every = params.get("checkpoint_steps")
+    if every and every % params["logging_steps"]:  # keep checkpoints on logging steps: exact loss logs on resume
+        every = math.ceil(every / params["logging_steps"]) * params["logging_steps"]
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     _check_tokenizer(tokenizer, model_dir)
     data = load_from_disk(str(tokenized_dir))
@@ -119,23 +149,39 @@ def finetune(model_dir: str | Path, tokenized_dir: str | Path, out_dir: str | Pa
         logging_steps=params["logging_steps"],
         logging_first_step=True,
         eval_strategy="no",
-        save_strategy="no",
+        save_strategy="steps" if every else "no",
+        save_steps=every or 500,
+        save_total_limit=1,
         report_to="none",
         bf16=use_cuda and torch.cuda.is_bf16_supported(),
         dataloader_pin_memory=use_cuda,
         disable_tqdm=False,
     )
-    trainer = Trainer(model=model, args=args, train_dataset=train, processing_class=tokenizer,
-                      data_collator=DataCollatorWithPadding(tokenizer))
+    class StopOnNonFiniteLoss(TrainerCallback):
+        """A NaN or infinite loss ends training at once: the run has diverged."""
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and any(k in logs and not math.isfinite(float(logs[k])) for k in ("loss", "grad_norm")):
+                control.should_training_stop = True
+
+    trainer = SafeTrainer(model=model, args=args, train_dataset=train, processing_class=tokenizer,
+                          data_collator=DataCollatorWithPadding(tokenizer),
+                          callbacks=[StopOnNonFiniteLoss(), TimedCheckpoints(params.get("checkpoint_minutes") or 0)])
     if use_cuda:
         torch.cuda.reset_peak_memory_stats()
+    if resume:
+        print(f"layerlens: resuming from {resume}", flush=True)
     started = time.perf_counter()
-    train_out = trainer.train()
+    train_out = trainer.train(resume_from_checkpoint=resume)
     train_seconds = time.perf_counter() - started
     peak_gpu_mb = torch.cuda.max_memory_allocated() / 2**20 if use_cuda else None
 
-    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-    diverged = not all(math.isfinite(x) for x in losses + [train_out.training_loss])
+    history = trainer.state.log_history
+    losses = [h["loss"] for h in history if "loss" in h] + [h["grad_norm"] for h in history if "grad_norm" in h]
+    train_loss = mean_loss(history)
+    diverged = not all(math.isfinite(float(x)) for x in losses + [train_loss])
+    diverged_at = next((h.get("step") for h in history
+                        if any(k in h and not math.isfinite(float(h[k])) for k in ("loss", "grad_norm"))), None)
 
     predictions, outputs = [], {}
     for split, ds in evals.items():
@@ -160,8 +206,11 @@ def finetune(model_dir: str | Path, tokenized_dir: str | Path, out_dir: str | Pa
         else spec.metric_names[0],
         "n_train": len(train), "n_eval": {s: len(d) for s, d in evals.items()},
         "train_seconds": train_seconds,
-        "train_loss": train_out.training_loss,
+        "train_loss": train_loss,
+        "loss_history": [{"step": h["step"], "loss": h["loss"]} for h in history if "loss" in h],
         "diverged": diverged,
+        "diverged_at_step": diverged_at,
+        "resumed_from": Path(resume).name if resume else None,
         "constant_predictions": any(len(np.unique(y)) == 1 for _, y in outputs.values())
         and not spec.is_regression,
         "total_flos": float(trainer.state.total_flos),
@@ -180,9 +229,8 @@ def finetune(model_dir: str | Path, tokenized_dir: str | Path, out_dir: str | Pa
     if params.get("keep_weights"):
         with atomic_dir(out_dir / "model") as tmp:
             trainer.save_model(str(tmp))
-    write_json(out_dir / "metrics.json", record)
-    if work_dir.exists():
-        shutil.rmtree(work_dir)
+    write_json(out_dir / "metrics.json", record)  # last: its presence means the cell is complete
+    shutil.rmtree(checkpoints, ignore_errors=True)
     return record
 
 

@@ -7,8 +7,10 @@ leaves a half-written file that Snakemake (or a reader) could take for a finishe
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -25,11 +27,27 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     os.close(fd)
     tmp = Path(tmp)
     try:
-        yield tmp
+        with _disk_full_is_clear(path):
+            yield tmp
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+@contextlib.contextmanager
+def _disk_full_is_clear(path: Path):
+    """Turn 'no space left' / 'quota exceeded' into one message naming the file and what to do."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            from .errors import InputError
+
+            raise InputError(path, f"{os.strerror(e.errno).lower()} while writing it; nothing was replaced. Free "
+                                   "space or raise the quota (or run with --directory on a larger disk), then "
+                                   "rerun: finished results are kept") from None
+        raise
 
 
 @contextlib.contextmanager
@@ -42,7 +60,8 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
-        yield tmp
+        with _disk_full_is_clear(path):
+            yield tmp
         if path.exists():
             old = path.with_name(f".{path.name}.old")
             if old.exists():
@@ -63,7 +82,20 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 
 
 def write_json(path: str | os.PathLike, obj) -> None:
-    write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+    """Strict JSON (NaN and infinities become null, so any JSON reader can read it), written atomically."""
+    write_text(path, json.dumps(_finite_or_null(obj), indent=2, allow_nan=False, default=_json_default) + "\n")
+
+
+def _finite_or_null(obj):
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite_or_null(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite_or_null(v) for v in obj]
+    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
+        return _finite_or_null(obj.item())
+    return obj
 
 
 def read_json(path: str | os.PathLike):

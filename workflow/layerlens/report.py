@@ -49,7 +49,8 @@ def collect_finetune(paths: Sequence[str | Path]) -> pd.DataFrame:
     for p in paths:
         m = read_json(p)
         rows.append({"model": m["model"], "task": m["task"], "seed": int(m["seed"]),
-                     "score": m["main_score"], "diverged": bool(m.get("diverged", False)),
+                     "score": math.nan if m["main_score"] is None else m["main_score"],
+                     "diverged": bool(m.get("diverged", False)),
                      "constant_predictions": bool(m.get("constant_predictions", False)),
                      "train_seconds": m.get("train_seconds"), "train_tokens": m.get("train_tokens"),
                      "total_flos": m.get("total_flos"), "peak_gpu_memory_mb": m.get("peak_gpu_memory_mb"),

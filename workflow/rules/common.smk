@@ -55,7 +55,8 @@ def base_of(name):
 
 
 def finetune_params(task):
-    return llconfig.finetune_params(config, task)
+    """What changes a result (the rule's params); logging and checkpointing come from the config at run time."""
+    return llconfig.finetune_params(config, task, runtime=False)
 
 
 def probe_input(name):

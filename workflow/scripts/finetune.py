@@ -8,8 +8,11 @@ from layerlens.runtime import job  # noqa: E402
 with job(snakemake):  # noqa: F821
     from pathlib import Path
 
+    from layerlens.config import finetune_params
     from layerlens.finetune import finetune
 
-    w = snakemake.wildcards  # noqa: F821
-    finetune(snakemake.input.model, snakemake.input.data, Path(snakemake.output.metrics).parent,  # noqa: F821
-             task=w.task, seed=int(w.seed), params=snakemake.params.hp, model_name=w.finetuned)  # noqa: F821
+    smk = snakemake  # noqa: F821
+    w = smk.wildcards
+    params = {**finetune_params(smk.config, w.task), **smk.params.hp}  # + logging / checkpointing settings
+    finetune(smk.input.model, smk.input.data, Path(smk.output.metrics).parent, task=w.task, seed=int(w.seed),
+             params=params, model_name=w.finetuned)
