@@ -132,9 +132,11 @@ def finetune(model_dir: str | Path, tokenized_dir: str | Path, out_dir: str | Pa
     set_seed(seed)  # before the head is built: same seed, same head, for a base and its variants
     model, info = AutoModelForSequenceClassification.from_pretrained(
         str(model_dir), num_labels=spec.num_labels, output_loading_info=True,
-        problem_type="regression" if spec.is_regression else "single_label_classification")
+        problem_type="regression" if spec.is_regression else "single_label_classification",
+        attn_implementation=params.get("attention", "sdpa"))
 
     use_cuda = torch.cuda.is_available()
+    bf16, tf32 = precision_flags(params.get("precision", "auto"))
     args = TrainingArguments(
         output_dir=str(work_dir),
         learning_rate=params["learning_rate"],
@@ -153,7 +155,10 @@ def finetune(model_dir: str | Path, tokenized_dir: str | Path, out_dir: str | Pa
         save_steps=every or 500,
         save_total_limit=1,
         report_to="none",
-        bf16=use_cuda and torch.cuda.is_bf16_supported(),
+        bf16=bf16,
+        tf32=tf32,
+        torch_compile=bool(params.get("compile", False)),
+        train_sampling_strategy="group_by_length" if params.get("group_by_length", True) else "random",
         dataloader_pin_memory=use_cuda,
         disable_tqdm=False,
     )
@@ -220,6 +225,7 @@ def finetune(model_dir: str | Path, tokenized_dir: str | Path, out_dir: str | Pa
         "peak_gpu_memory_mb": peak_gpu_mb,
         "global_steps": trainer.state.global_step,
         "hyperparameters": params,
+        "precision": "bf16" if bf16 else "fp32", "tf32": bool(tf32),
         "newly_initialised": sorted(info["missing_keys"]),
         "device": _device_name(),
         "model_dir": str(model_dir),
@@ -232,6 +238,20 @@ def finetune(model_dir: str | Path, tokenized_dir: str | Path, out_dir: str | Pa
     write_json(out_dir / "metrics.json", record)  # last: its presence means the cell is complete
     shutil.rmtree(checkpoints, ignore_errors=True)
     return record
+
+
+def precision_flags(precision: str) -> tuple[bool, bool | None]:
+    """(bf16, tf32) for the Trainer: bf16 autocast on a GPU that supports it; TF32 matmuls on Ampere or newer."""
+    import torch
+
+    if precision == "fp32" or not torch.cuda.is_available():
+        if precision == "bf16" and not torch.cuda.is_available():
+            raise InputError("finetune.precision", "bf16 was asked for but there is no GPU; use auto or fp32")
+        return False, None
+    ampere = torch.cuda.get_device_capability(0)[0] >= 8
+    if precision == "bf16" and not torch.cuda.is_bf16_supported():
+        raise InputError("finetune.precision", f"{torch.cuda.get_device_name(0)} does not support bf16; use auto")
+    return torch.cuda.is_bf16_supported(), (True if ampere else None)
 
 
 def _first(ds, n):

