@@ -1,6 +1,5 @@
 """End to end: snakemake on a tiny BERT and tiny GLUE folders, checking every output and its numbers."""
 
-import json
 import subprocess
 import sys
 
@@ -8,7 +7,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from helpers import REPO, make_tiny_bert
+from helpers import REPO, check_outputs, write_config
 
 pytestmark = pytest.mark.e2e
 
@@ -17,63 +16,6 @@ def snakemake(workdir, *args, timeout=1800):
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--configfile", "config.yaml",
            "--cores", "2", *args]
     return subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout)
-
-
-def write_config(workdir, glue_dir, **finetune):
-    make_tiny_bert(workdir / "tiny-bert", layers=3, train_steps=30)
-    cfg = {
-        "models": {"tiny": {"source": "./tiny-bert"}},
-        "variants": {"tiny-dup2": {"base": "tiny", "layers": "0-2,2"}},
-        "glue": {"source": "tsv", "dir": str(glue_dir)},
-        "tasks": ["rte", "mrpc"],
-        "seeds": [1, 2],
-        "probe": {"sentences": 60, "max_length": 48, "bootstrap": 200},
-        "finetune": {"batch_size": 8, "epochs": 1, "max_length": 64, "learning_rate": 1e-3, "logging_steps": 5,
-                     **finetune},
-    }
-    (workdir / "config.yaml").write_text(yaml.safe_dump(cfg))
-    return cfg
-
-
-def check_outputs(workdir, cfg, n_eval):
-    models = ["tiny", "tiny-dup2"]
-    res = workdir / "results"
-    manifest = json.loads((workdir / "resources" / "manifest.json").read_text())
-    assert set(manifest["models"]) == {"tiny"} and set(manifest["glue"]) == {"rte", "mrpc"}
-
-    for model, depth in (("tiny", 3), ("tiny-dup2", 4)):
-        probe = pd.read_csv(res / "probe" / f"{model}.csv")
-        assert list(probe["layer"]) == list(range(depth + 1))
-        assert probe[["top1", "top5", "agree_last"]].apply(lambda c: c.between(0, 1)).all().all()
-        assert (probe["top1"] <= probe["top5"]).all() and probe["agree_last"].iloc[-1] == 1.0
-        assert (probe["cross_entropy"] > 0).all() and probe["n_tokens"].iloc[0] > 100
-        assert (res / "probe" / f"{model}.png").stat().st_size > 1000
-    assert list(pd.read_csv(res / "probe" / "tiny-dup2.csv")["source_layer"]) == [0, 1, 2, 3, 3]
-
-    for model in models:
-        for task in cfg["tasks"]:
-            for seed in cfg["seeds"]:
-                cell = res / "finetune" / model / task / f"seed{seed}"
-                m = json.loads((cell / "metrics.json").read_text())
-                assert (m["model"], m["task"], m["seed"]) == (model, task, seed)
-                assert 0 <= m["accuracy"] <= 1 and 0 <= m["main_score"] <= 1
-                if task == "mrpc":
-                    assert 0 <= m["f1"] <= 1
-                pred = pd.read_csv(cell / "predictions.tsv", sep="\t")
-                assert len(pred) == n_eval[task] == sum(m["n_eval"].values())
-                assert (res / "benchmarks" / "finetune" / model / task / f"seed{seed}.tsv").is_file()
-                assert (res / "logs" / "finetune" / model / task / f"seed{seed}.log").stat().st_size > 0
-
-    glue = pd.read_csv(res / "report" / "glue.csv")
-    assert set(glue["model"]) == set(models) and set(glue["task"]) == {"rte", "mrpc", "average"}
-    assert (glue["n_seeds"] == 2).all()
-    assert glue[glue.model == "tiny-dup2"]["delta_mean"].notna().all()
-    md = (res / "report" / "glue.md").read_text()
-    assert "tiny-dup2" in md and "±" in md
-    probe_all = pd.read_csv(res / "report" / "probe.csv")
-    assert set(probe_all["model"]) == set(models)
-    for f in ("probe.md", "glue_deltas.png", "probe_tiny.png"):
-        assert (res / "report" / f).stat().st_size > 100
 
 
 def test_workflow_on_tiny_fixtures(tmp_path, tiny_glue):
