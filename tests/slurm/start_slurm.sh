@@ -161,7 +161,7 @@ stop_one() {  # name pidfile
     # a stale pid file must not make us kill whatever process has that pid now
     [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$1" ] || { log "$1 is not running"; return 0; }
     kill "$pid" 2>/dev/null || return 0
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || { log "stopped $1"; return 0; }; sleep 0.1; done
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || { rm -f "$2"; log "stopped $1"; return 0; }; sleep 0.1; done
     log "$1 ($pid) did not exit within 10 s"
 }
 
