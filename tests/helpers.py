@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import json
 import random
 import re
 import string
@@ -149,3 +150,81 @@ def make_glue_tsv(root: Path, tasks=("rte", "mrpc", "sst2", "cola", "stsb", "wnl
             write(f"STS-B/{split}.tsv", ["index", "genre", "filename", "year", "old_index", "source1", "source2",
                                         "sentence1", "sentence2", "score"], rows)
     return root
+
+
+def write_config(workdir, glue_dir, **finetune):
+    """The end-to-end tests' config: a tiny BERT, one fine-tuned variant, a probe-only sweep, 2 tasks, 2 seeds."""
+    import yaml
+
+    make_tiny_bert(workdir / "tiny-bert", layers=3, train_steps=30)
+    cfg = {
+        "models": {"tiny": {"source": "./tiny-bert"}},
+        "variants": {"tiny-dup2": {"base": "tiny", "layers": "0-2,2"}},
+        "sweeps": [{"base": "tiny", "kind": "remove_each"}],  # probe-only: probed and compared, not fine-tuned
+        "glue": {"source": "tsv", "dir": str(glue_dir)},
+        "tasks": ["rte", "mrpc"],
+        "seeds": [1, 2],
+        "probe": {"sentences": 60, "max_length": 48, "bootstrap": 200},
+        "statistics": {"bootstrap": 200},
+        "finetune": {"batch_size": 8, "epochs": 1, "max_length": 64, "learning_rate": 1e-3, "logging_steps": 5,
+                     **finetune},
+    }
+    (workdir / "config.yaml").write_text(yaml.safe_dump(cfg))
+    return cfg
+
+
+def check_outputs(workdir, cfg, n_eval):
+    """Every output of the end-to-end workflow exists and holds sane numbers (local and SLURM runs alike)."""
+    import pandas as pd
+
+    models = ["tiny", "tiny-dup2"]
+    res = workdir / "results"
+    manifest = json.loads((workdir / "resources" / "manifest.json").read_text())
+    assert set(manifest["models"]) == {"tiny"} and set(manifest["glue"]) == {"rte", "mrpc"}
+
+    for model, depth in (("tiny", 3), ("tiny-dup2", 4)):
+        probe = pd.read_csv(res / "probe" / f"{model}.csv")
+        assert list(probe["layer"]) == list(range(depth + 1))
+        assert probe[["top1", "top5", "agree_last"]].apply(lambda c: c.between(0, 1)).all().all()
+        assert (probe["top1"] <= probe["top5"]).all() and probe["agree_last"].iloc[-1] == 1.0
+        assert (probe["cross_entropy"] > 0).all() and probe["n_tokens"].iloc[0] > 100
+        assert (res / "probe" / f"{model}.png").stat().st_size > 1000
+    assert list(pd.read_csv(res / "probe" / "tiny-dup2.csv")["source_layer"]) == [0, 1, 2, 3, 3]
+    assert list(pd.read_csv(res / "probe" / "tiny-rm1.csv")["source_layer"]) == [0, 1, 3]
+    assert not (workdir / "resources" / "models" / "tiny-rm1").exists()  # probe-only: never written to disk
+    assert not (res / "finetune" / "tiny-rm1").exists()
+    change = pd.read_csv(res / "report" / "output_change.csv").set_index("variant")
+    assert set(change.index) == {"tiny-dup2", "tiny-rm0", "tiny-rm1", "tiny-rm2"}
+    assert change.loc["tiny-rm1", "kind"] == "remove" and change.loc["tiny-dup2", "kind"] == "duplicate"
+    assert (change["kl"] >= 0).all() and change["agree_top1"].between(0, 1).all()
+
+    for model in models:
+        for task in cfg["tasks"]:
+            for seed in cfg["seeds"]:
+                cell = res / "finetune" / model / task / f"seed{seed}"
+                m = json.loads((cell / "metrics.json").read_text())
+                assert (m["model"], m["task"], m["seed"]) == (model, task, seed)
+                assert 0 <= m["accuracy"] <= 1 and 0 <= m["main_score"] <= 1
+                if task == "mrpc":
+                    assert 0 <= m["f1"] <= 1
+                pred = pd.read_csv(cell / "predictions.tsv", sep="\t")
+                assert len(pred) == n_eval[task] == sum(m["n_eval"].values())
+                assert (res / "benchmarks" / "finetune" / model / task / f"seed{seed}.tsv").is_file()
+                assert (res / "logs" / "finetune" / model / task / f"seed{seed}.log").stat().st_size > 0
+
+    glue = pd.read_csv(res / "report" / "glue.csv")
+    assert set(glue["model"]) == set(models) and set(glue["task"]) == {"rte", "mrpc", "average"}
+    assert (glue["n_seeds"] == 2).all()
+    assert glue[glue.model == "tiny-dup2"]["delta_mean"].notna().all()
+    md = (res / "report" / "glue.md").read_text()
+    assert "tiny-dup2" in md and "±" in md
+    probe_all = pd.read_csv(res / "report" / "probe.csv")
+    assert set(probe_all["model"]) == set(models) | {"tiny-rm0", "tiny-rm1", "tiny-rm2"}
+    sig = pd.read_csv(res / "report" / "significance.csv")
+    assert set(sig["task"]) == {"rte", "mrpc", "average"} and set(sig["variant"]) == {"tiny-dup2"}
+    assert sig["p_boot"].between(0, 1).all() and (sig["n_pairs"] == 2).all()
+    cost = pd.read_csv(res / "report" / "cost.csv")
+    assert (cost["wall_h_per_run"] > 0).all() and (cost["train_tokens_per_s"] > 0).all()
+    for f in ("probe.md", "probe.tex", "glue.tex", "glue_deltas.png", "glue_deltas.pdf", "probe_tiny.png",
+              "probe_tiny.pdf", "output_change.png", "output_change.pdf", "output_change.tex", "cost.md"):
+        assert (res / "report" / f).stat().st_size > 100
