@@ -92,13 +92,19 @@ def read_sentences(path: str | Path) -> list[str]:
 # --- probe -----------------------------------------------------------------------------------------------
 
 
-def load_mlm(model_dir: str | Path, device: str = "cpu"):
-    """The model with its pretrained masked-LM head; a clear error if the checkpoint ships no head."""
+def load_mlm(model_dir: str | Path, device: str = "cpu", head_dir: str | Path | None = None):
+    """The model with its pretrained masked-LM head, or with the head fitted in ``head_dir``
+    (:mod:`layerlens.head`); a clear error if there is neither."""
     from transformers import AutoModelForMaskedLM
 
     model, info = AutoModelForMaskedLM.from_pretrained(str(model_dir), output_loading_info=True)
     adapter = adapter_for_dir(model_dir)
-    missing_head = sorted(k for k in info["missing_keys"] if adapter.has_mlm_head([k]))
+    if head_dir is not None:
+        from .head import apply_head
+
+        apply_head(model, adapter, head_dir)
+        return model.eval().to(device), adapter
+    missing_head = sorted(k for k in info["missing_keys"] if adapter.is_head_key(k))
     if missing_head:
         raise InputError(
             model_dir,
@@ -112,15 +118,19 @@ def load_mlm(model_dir: str | Path, device: str = "cpu"):
 
 def run_probe(model_dir: str | Path, sentences: Sequence[str], *, model_name: str = "", max_length: int = 128,
               batch_size: int = 32, chunk_tokens: int = 2048, bootstrap: int = 1000, seed: int = 0,
-              device: str | None = None, head_name: str = "pretrained", model=None) -> pd.DataFrame:
-    """Probe every layer of the model in ``model_dir`` on ``sentences``; one row per layer."""
+              device: str | None = None, head_dir: str | Path | None = None, model=None) -> pd.DataFrame:
+    """Probe every layer of the model in ``model_dir`` on ``sentences``; one row per layer.
+
+    The head is the checkpoint's own (``head`` column: ``pretrained``) or, with ``head_dir``, a fitted one
+    (``fit``)."""
     import torch
     from tqdm.auto import tqdm
     from transformers import AutoTokenizer
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    head_name = "pretrained" if head_dir is None else "fit"
     if model is None:
-        model, adapter = load_mlm(model_dir, device)
+        model, adapter = load_mlm(model_dir, device, head_dir=head_dir)
     else:
         adapter = adapter_for_dir(model_dir)
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
@@ -235,15 +245,18 @@ def _source_layers(model_dir, n_hidden: int) -> list[int]:
     return [0] + [s + 1 for s in layers]
 
 
-def probe_to_files(model_dir, sentences_tsv, out_csv, out_png, *, model_name: str, settings: dict) -> pd.DataFrame:
-    """The probe rule: verify the model folder, probe it, write the CSV and the figure."""
+def probe_to_files(model_dir, sentences_tsv, out_csv, out_png, *, model_name: str, settings: dict,
+                   head_dir: str | Path | None = None) -> pd.DataFrame:
+    """The probe rule: verify the model (and fitted head) folders, probe, write the CSV and the figure."""
     from .io import atomic_path
     from .manifest import verify
 
     verify(model_dir)
+    if head_dir is not None:
+        verify(head_dir)
     table = run_probe(model_dir, read_sentences(sentences_tsv), model_name=model_name,
                       max_length=settings["max_length"], batch_size=settings["batch_size"],
-                      chunk_tokens=settings["chunk_tokens"], bootstrap=settings["bootstrap"])
+                      chunk_tokens=settings["chunk_tokens"], bootstrap=settings["bootstrap"], head_dir=head_dir)
     with atomic_path(out_csv) as tmp:
         table.to_csv(tmp, index=False)
     plot_probe(table, out_png)
@@ -273,7 +286,8 @@ def plot_probe(table: pd.DataFrame, path: str | Path, title: str | None = None) 
     ax.grid(alpha=0.3)
     ax.legend(loc="lower left", fontsize=8)
     n_tok = int(table["n_tokens"].iloc[0])
-    ax.set_title(title or f"{table['model'].iloc[0]}: MLM head on every layer ({n_tok} tokens)", fontsize=10)
+    head = "fitted MLM head" if table["head"].iloc[0] == "fit" else "MLM head"
+    ax.set_title(title or f"{table['model'].iloc[0]}: {head} on every layer ({n_tok} tokens)", fontsize=10)
     _save_fig(fig, path)
     plt.close(fig)
 

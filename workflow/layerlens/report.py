@@ -51,6 +51,10 @@ def write_probe_report(probe: pd.DataFrame, out_csv, out_md) -> None:
              "Share of input tokens (special tokens and padding excluded, nothing masked) that the model's own "
              "MLM head predicts back from each hidden layer; layer 0 is the embedding output. "
              "Top-1 with its 95% bootstrap interval over sentences.", ""]
+    if "head" in probe and (probe["head"] == "fit").any():
+        fitted = ", ".join(dict.fromkeys(probe.loc[probe["head"] == "fit", "model"]))
+        lines += [f"Read with a fitted head (trained on the base's last layer only, encoder frozen): {fitted}. "
+                  "Every other model is read with its own pretrained head.", ""]
     for metric, title in (("top1", "Top-1 accuracy"), ("agree_last", "Top-1 agreement with the last layer"),
                           ("cross_entropy", "Cross-entropy of the input token (nats)")):
         wide = probe.pivot_table(index="model", columns="layer", values=metric, sort=False)
