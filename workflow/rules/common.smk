@@ -24,6 +24,8 @@ BASES = list(config["models"])
 VARIANTS = list(config["variants"])
 MODELS = BASES + VARIANTS
 TASKS = config["tasks"]
+GLUE_TASKS = llconfig.glue_tasks(config)  # TASKS, plus the tasks a head is fitted on
+FIT_BASES = llconfig.fit_bases(config)  # base models probed with a fitted head
 SEEDS = config["seeds"]
 TORCH_ENV = "../../envs/torch.yaml"
 REPORT_ENV = "../../envs/report.yaml"
@@ -37,7 +39,8 @@ wildcard_constraints:
     base=_alternatives(BASES),
     variant=_alternatives(VARIANTS),
     model=_alternatives(MODELS),
-    task=_alternatives(TASKS),
+    task=_alternatives(GLUE_TASKS),
+    fit_base=_alternatives(FIT_BASES),
     seed=r"\d+",
     max_length=r"\d+",
 
@@ -57,3 +60,8 @@ def finetune_params(task):
 def tokenized_dir(model, task):
     length = finetune_params(task)["max_length"]
     return f"resources/tokenized/{base_of(model)}/{task}-len{length}"
+
+
+def head_dir(name):
+    """The fitted head a model or variant is probed with (its base's), or None for a pretrained head."""
+    return f"resources/heads/{base_of(name)}" if llconfig.head_of(config, name) == "fit" else None

@@ -8,6 +8,7 @@ from layerlens.runtime import job  # noqa: E402
 with job(snakemake):  # noqa: F821
     from layerlens.probe import probe_to_files
 
-    probe_to_files(snakemake.input.model, snakemake.input.sentences, snakemake.output.csv,  # noqa: F821
-                   snakemake.output.png, model_name=snakemake.wildcards.model,  # noqa: F821
-                   settings=snakemake.params.probe)  # noqa: F821
+    smk = snakemake  # noqa: F821
+    probe_to_files(smk.input.model, smk.input.sentences, smk.output.csv, smk.output.png,
+                   model_name=smk.wildcards.model, settings=smk.params.probe,
+                   head_dir=smk.input.get("head"))  # a fitted head, for models with `probe: {head: fit}`
