@@ -228,3 +228,53 @@ def check_outputs(workdir, cfg, n_eval):
     for f in ("probe.md", "probe.tex", "glue.tex", "glue_deltas.png", "glue_deltas.pdf", "probe_tiny.png",
               "probe_tiny.pdf", "output_change.png", "output_change.pdf", "output_change.tex", "cost.md"):
         assert (res / "report" / f).stat().st_size > 100
+
+
+# --- tiny models of every supported family ---------------------------------------------------------------
+
+#: family -> (config class, masked-LM class, config kwargs); every family shares the WordPiece vocab above,
+#: with its special-token ids ([PAD]=0, [CLS]=2, [SEP]=3) written into the config so the two agree.
+FAMILY_SPECS = {
+    "bert": ("BertConfig", "BertForMaskedLM", {}),
+    "roberta": ("RobertaConfig", "RobertaForMaskedLM", {"bos_token_id": 2, "eos_token_id": 3}),
+    "xlm-roberta": ("XLMRobertaConfig", "XLMRobertaForMaskedLM", {"bos_token_id": 2, "eos_token_id": 3}),
+    "albert": ("AlbertConfig", "AlbertForMaskedLM", {"embedding_size": 16, "num_hidden_groups": 1,
+                                                      "inner_group_num": 1, "bos_token_id": 2, "eos_token_id": 3}),
+    "distilbert": ("DistilBertConfig", "DistilBertForMaskedLM", {}),
+    "electra": ("ElectraConfig", "ElectraForMaskedLM", {"embedding_size": 16}),
+    "electra-discriminator": ("ElectraConfig", "ElectraForPreTraining", {"embedding_size": 16}),
+    "deberta-v2": ("DebertaV2Config", "DebertaV2ForMaskedLM",
+                   {"relative_attention": True, "position_buckets": 8, "max_relative_positions": 16,
+                    "pos_att_type": ["p2c", "c2p"], "norm_rel_ebd": "layer_norm", "share_att_key": True,
+                    "type_vocab_size": 0, "position_biased_input": False}),
+    "modernbert": ("ModernBertConfig", "ModernBertForMaskedLM",
+                   {"global_attn_every_n_layers": 2, "local_attention": 4, "bos_token_id": 2, "cls_token_id": 2,
+                    "eos_token_id": 3, "sep_token_id": 3}),
+}
+
+
+def make_tiny_family(path: Path, family: str, *, layers: int = 3, hidden: int = 32, seed: int = 0,
+                     **overrides) -> Path:
+    """Save a tiny random model of ``family`` (a key of FAMILY_SPECS) with a WordPiece tokenizer to ``path``."""
+    import torch
+    import transformers
+    from transformers import BertTokenizerFast
+
+    config_cls, model_cls, extra = FAMILY_SPECS[family]
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    tokens = make_vocab(path / "vocab.txt").read_text(encoding="utf-8").split("\n")[:-1]
+    tokenizer = BertTokenizerFast(vocab={t: i for i, t in enumerate(tokens)}, do_lower_case=True)
+    tokenizer.save_pretrained(str(path))
+    if family == "distilbert":
+        sizes = {"dim": hidden, "n_layers": layers, "n_heads": 2, "hidden_dim": 2 * hidden}
+    else:
+        sizes = {"hidden_size": hidden, "num_hidden_layers": layers, "num_attention_heads": 2,
+                 "intermediate_size": 2 * hidden}
+    kwargs = {"vocab_size": len(tokenizer), "pad_token_id": 0, "max_position_embeddings": 130, **sizes,
+              **extra, **overrides}
+    config = getattr(transformers, config_cls)(**kwargs)
+    torch.manual_seed(seed)
+    model = getattr(transformers, model_cls)(config).eval()
+    model.save_pretrained(str(path))
+    return path

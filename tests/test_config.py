@@ -26,8 +26,13 @@ def good(tiny_bert, tiny_glue):
 
 def test_defaults_are_filled(good):
     cfg = llconfig.validate(copy.deepcopy(good))
+    fit = cfg["probe"].pop("fit")
     assert cfg["probe"] == {"sentences": 1000, "max_length": 128, "batch_size": 32, "chunk_tokens": 2048,
                             "bootstrap": 1000}
+    assert fit == {"tasks": None, "sentences": 6000, "steps": 150, "batch_size": 32, "learning_rate": 1e-3,
+                   "weight_decay": 0.0, "seed": 0, "max_length": 128, "objective": "reconstruct",
+                   "mlm_probability": 0.15}
+    assert cfg["models"]["tiny"]["probe"] == {"head": "pretrained"}
     assert cfg["finetune"]["learning_rate"] == 2e-5 and cfg["finetune"]["batch_size"] == 32
     assert cfg["finetune"]["per_task"] == {}
     assert cfg["models"]["tiny"]["revision"] == "main"
@@ -82,7 +87,36 @@ BAD = {
                             "models.tiny.source", "does not exist"),
     "bad glue source": (lambda c: c["glue"].update(source="s3"), "glue.source", "is not one of"),
     "no seeds": (lambda c: c.update(seeds=[]), "seeds", "should be non-empty"),
+    "unknown head": (lambda c: c["models"]["tiny"].update(probe={"head": "fitted"}), "models.tiny.probe.head",
+                     "is not one of ['pretrained', 'fit']"),
+    "unknown fit key": (lambda c: c.update(probe={"fit": {"epochs": 1}}), "probe.fit.epochs", "unknown key"),
+    "bad fit objective": (lambda c: c.update(probe={"fit": {"objective": "clm"}}), "probe.fit.objective",
+                          "is not one of"),
+    "fit task lacking files": (lambda c: (c["models"]["tiny"].update(probe={"head": "fit"}),
+                                          c.update(probe={"fit": {"tasks": ["mnli"]}})),
+                               "glue.dir", "lacks MNLI/train.tsv"),
 }
+
+
+def test_head_settings_and_the_tasks_they_need(good):
+    cfg = llconfig.validate(copy.deepcopy(good))
+    assert llconfig.head_of(cfg, "tiny-dup") == "pretrained" and llconfig.fit_bases(cfg) == []
+    assert llconfig.glue_tasks(cfg) == ["rte", "mrpc"]  # no fitted head: no extra task
+    good["models"]["tiny"]["probe"] = {"head": "fit"}
+    good["probe"] = {"fit": {"tasks": ["sst2", "rte"]}}
+    cfg = llconfig.validate(good)
+    assert llconfig.head_of(cfg, "tiny-dup") == "fit"  # a variant reads its layers with its base's head
+    assert llconfig.fit_bases(cfg) == ["tiny"] and llconfig.fit_tasks(cfg) == ["sst2", "rte"]
+    assert llconfig.glue_tasks(cfg) == ["rte", "mrpc", "sst2"]
+
+
+def test_a_layer_map_the_architecture_cannot_express_is_refused_at_once(good, tmp_path):
+    from helpers import make_tiny_family
+
+    good["models"]["mb"] = {"source": str(make_tiny_family(tmp_path / "mb", "modernbert"))}
+    good["variants"]["mb-bad"] = {"base": "mb", "duplicate": [0]}
+    with pytest.raises(ConfigError, match="variants.mb-bad'.*layer 0 has no attention norm"):
+        llconfig.validate(good)
 
 
 @pytest.mark.parametrize("case", list(BAD))

@@ -1,5 +1,6 @@
 """End to end: snakemake on a tiny BERT and tiny GLUE folders, checking every output and its numbers."""
 
+import json
 import subprocess
 import sys
 
@@ -7,7 +8,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from helpers import REPO, check_outputs, write_config
+from helpers import REPO, check_outputs, make_tiny_bert, write_config
 
 pytestmark = pytest.mark.e2e
 
@@ -63,3 +64,47 @@ def test_dry_run_of_the_shipped_config(tmp_path):
     assert counts["download_model"] == len(cfg["models"]) and counts["download_glue"] == len(cfg["tasks"])
     for rule in ("manifest", "report_glue", "report_probe", "probe_sentences", "tokenize"):
         assert counts[rule] >= 1
+
+
+def test_fitted_head_on_an_encoder_without_one(tmp_path, tiny_glue):
+    """`probe: {head: fit}`: one head fitted on the base (on SST-2 train text), reused by its variant and reruns."""
+    from transformers import AutoModel, AutoTokenizer
+
+    make_tiny_bert(tmp_path / "tiny-bert", layers=3, train_steps=30)
+    AutoModel.from_pretrained(str(tmp_path / "tiny-bert")).save_pretrained(str(tmp_path / "tiny-enc"))
+    AutoTokenizer.from_pretrained(str(tmp_path / "tiny-bert")).save_pretrained(str(tmp_path / "tiny-enc"))
+    cfg = {
+        "models": {"enc": {"source": "./tiny-enc", "probe": {"head": "fit"}}},
+        "variants": {"enc-dup2": {"base": "enc", "layers": "0-2,2"}},
+        "sweeps": [{"base": "enc", "kind": "remove_each", "layers": [1]}],  # probe-only, built in memory
+        "glue": {"source": "tsv", "dir": str(tiny_glue)},
+        "tasks": ["rte"],
+        "seeds": [1],
+        "probe": {"sentences": 40, "max_length": 48, "bootstrap": 50,
+                  "fit": {"tasks": ["sst2"], "sentences": 40, "steps": 20, "batch_size": 8, "learning_rate": 3e-3}},
+    }
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    proc = snakemake(tmp_path, "results/report/probe.csv", "results/report/output_change.csv")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+
+    heads = tmp_path / "resources" / "heads"
+    assert sorted(p.name for p in heads.iterdir()) == ["enc"]  # the variant has none of its own
+    info = json.loads((heads / "enc" / "head.json").read_text())
+    assert info["tasks"] == ["sst2"] and info["split"] == "train" and info["settings"]["steps"] == 20
+    for model in ("enc", "enc-dup2", "enc-rm1"):
+        table = pd.read_csv(tmp_path / "results" / "probe" / f"{model}.csv")
+        assert set(table["head"]) == {"fit"}
+    assert list(pd.read_csv(tmp_path / "results" / "probe" / "enc-rm1.csv")["source_layer"]) == [0, 1, 3]
+    # output change reads both models through the same fitted head: its base top-1 is the probe's last layer
+    change = pd.read_csv(tmp_path / "results" / "report" / "output_change.csv").set_index("variant")
+    assert set(change.index) == {"enc-dup2", "enc-rm1"}
+    probe_base = pd.read_csv(tmp_path / "results" / "probe" / "enc.csv")
+    probe_rm1 = pd.read_csv(tmp_path / "results" / "probe" / "enc-rm1.csv")
+    assert change["top1_base"].to_numpy() == pytest.approx(probe_base["top1"].iloc[-1])
+    assert change.loc["enc-rm1", "top1_variant"] == pytest.approx(probe_rm1["top1"].iloc[-1])
+    base, var = (pd.read_csv(tmp_path / "results" / "probe" / f"{m}.csv") for m in ("enc", "enc-dup2"))
+    pd.testing.assert_series_equal(base["top1"][:4], var["top1"][:4])  # same layers, same head
+    assert "fitted head" in (tmp_path / "results" / "report" / "probe.md").read_text()
+
+    again = snakemake(tmp_path, "results/report/probe.csv", "results/report/output_change.csv", "-n")
+    assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr

@@ -126,7 +126,11 @@ def _check_models(config: dict, workdir: Path) -> None:
                 # depth unknown until the base is downloaded: check the syntax now, the range in the layermap rule
                 resolve_layers(variant, 10**6)
             else:
-                resolve_layers(variant, depth)
+                layers = resolve_layers(variant, depth)
+                found = base_model_config(config, base, workdir)
+                if found is not None:
+                    adapter, model_config, _ = found
+                    adapter.check_layer_map(model_config, layers)  # what the architecture can express
         except ValueError as e:
             raise ConfigError(key, str(e)) from None
 
@@ -140,25 +144,35 @@ def model_dir(name: str) -> Path:
     return RESOURCES / "models" / name
 
 
-def base_depth(config: dict, base: str, workdir: Path = Path(".")) -> int | None:
-    """Depth of a base model: from its config.json if at hand (a local source, or already downloaded), else
-    from ``models.<base>.num_layers``, else None (unknown until the download)."""
-    from .families import model_depth
+def base_model_config(config: dict, base: str, workdir: Path = Path(".")):
+    """(adapter, config.json) of a base model if its config.json is at hand (a local source, or already
+    downloaded); None otherwise. An unsupported architecture is a ConfigError naming the model."""
+    from .families import adapter_for_dir, read_model_config
 
-    model = config["models"][base]
-    declared = model.get("num_layers")
-    for candidate in (workdir / model["source"], workdir / model_dir(base)):
+    src = config["models"][base]["source"]
+    for candidate in (workdir / src, workdir / model_dir(base)):
         candidate = candidate.expanduser()
         if (candidate / "config.json").is_file():
             try:
-                depth = model_depth(candidate)
+                return adapter_for_dir(candidate), read_model_config(candidate), candidate
             except InputError as e:
                 raise ConfigError(f"models.{base}.source", str(e)) from None
-            if declared is not None and declared != depth:
-                raise ConfigError(f"models.{base}.num_layers",
-                                  f"says {declared} but {candidate / 'config.json'} has {depth} layers")
-            return depth
-    return declared
+    return None
+
+
+def base_depth(config: dict, base: str, workdir: Path = Path(".")) -> int | None:
+    """Depth of a base model: from its config.json if at hand (a local source, or already downloaded), else
+    from ``models.<base>.num_layers``, else None (unknown until the download)."""
+    declared = config["models"][base].get("num_layers")
+    found = base_model_config(config, base, workdir)
+    if found is None:
+        return declared
+    adapter, model_config, where = found
+    depth = adapter.depth(model_config)
+    if declared is not None and declared != depth:
+        raise ConfigError(f"models.{base}.num_layers",
+                          f"says {declared} but {where / 'config.json'} has {depth} layers")
+    return depth
 
 
 def _expand_sweeps(config: dict, workdir: Path) -> None:
@@ -203,7 +217,7 @@ def _check_glue(config: dict, workdir: Path) -> None:
     root = (workdir / glue["dir"]).expanduser()
     if not root.is_dir():
         raise ConfigError("glue.dir", f"{glue['dir']!r} is not a folder")
-    for task in config["tasks"]:
+    for task in glue_tasks(config):
         for split, rel in TSV_FILES[task].items():
             if not (root / rel).is_file():
                 raise ConfigError("glue.dir",
@@ -224,6 +238,27 @@ def base_of(config: dict, name: str) -> str:
 def all_models(config: dict) -> list[str]:
     """Base models first, then variants, each in config order."""
     return list(config["models"]) + list(config.get("variants", {}))
+
+
+def head_of(config: dict, name: str) -> str:
+    """``pretrained`` or ``fit``: the head the probe reads a model or variant with (a variant: its base's)."""
+    return config["models"][base_of(config, name)]["probe"]["head"]
+
+
+def fit_bases(config: dict) -> list[str]:
+    """The base models whose probe uses a fitted head."""
+    return [m for m in config["models"] if head_of(config, m) == "fit"]
+
+
+def fit_tasks(config: dict) -> list[str]:
+    """The GLUE tasks whose train splits give the text a head is fitted on."""
+    return list(config["probe"]["fit"]["tasks"] or config["tasks"])
+
+
+def glue_tasks(config: dict) -> list[str]:
+    """Every GLUE task the run needs: the configured tasks, then the fit tasks if any model fits a head."""
+    extra = fit_tasks(config) if fit_bases(config) else []
+    return list(dict.fromkeys(list(config["tasks"]) + extra))
 
 
 def variants_of(config: dict, base: str) -> list[str]:

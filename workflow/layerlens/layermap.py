@@ -229,8 +229,10 @@ def build_variant(base_dir: str | Path, out_dir: str | Path, layers: Sequence[in
 
     state = load_state_dict(base_dir)
     present = sorted({i for k in state if (i := adapter.layer_of(k)) is not None})
-    if present != list(range(num_layers)):
-        raise InputError(base_dir, f"config.json says {num_layers} layers but the weights hold layers {present}")
+    expected = adapter.stored_layers(config)
+    if present != expected:
+        raise InputError(base_dir, f"config.json implies stored layers {format_layers(expected) or 'none'} "
+                                   f"({adapter.name}) but the weights hold {format_layers(present) or 'none'}")
     new_state = adapter.variant_state_dict(state, layers, config)
     new_config = adapter.variant_config(config, layers)
     provenance = {

@@ -93,13 +93,19 @@ def read_sentences(path: str | Path) -> list[str]:
 # --- probe -----------------------------------------------------------------------------------------------
 
 
-def load_mlm(model_dir: str | Path, device: str = "cpu"):
-    """The model with its pretrained masked-LM head; a clear error if the checkpoint ships no head."""
+def load_mlm(model_dir: str | Path, device: str = "cpu", head_dir: str | Path | None = None):
+    """The model with its pretrained masked-LM head, or with the head fitted in ``head_dir``
+    (:mod:`layerlens.head`); a clear error if there is neither."""
     from transformers import AutoModelForMaskedLM
 
     model, info = AutoModelForMaskedLM.from_pretrained(str(model_dir), output_loading_info=True)
     adapter = adapter_for_dir(model_dir)
-    missing_head = sorted(k for k in info["missing_keys"] if adapter.has_mlm_head([k]))
+    if head_dir is not None:
+        from .head import apply_head
+
+        apply_head(model, adapter, head_dir)
+        return model.eval().to(device), adapter
+    missing_head = sorted(k for k in info["missing_keys"] if adapter.is_head_key(k))
     if missing_head:
         raise InputError(
             model_dir,
@@ -113,15 +119,19 @@ def load_mlm(model_dir: str | Path, device: str = "cpu"):
 
 def run_probe(model_dir: str | Path, sentences: Sequence[str], *, model_name: str = "", max_length: int = 128,
               batch_size: int = 32, chunk_tokens: int = 2048, bootstrap: int = 1000, seed: int = 0,
-              device: str | None = None, head_name: str = "pretrained", model=None) -> pd.DataFrame:
-    """Probe every layer of the model in ``model_dir`` on ``sentences``; one row per layer."""
+              device: str | None = None, head_dir: str | Path | None = None, model=None) -> pd.DataFrame:
+    """Probe every layer of the model in ``model_dir`` on ``sentences``; one row per layer.
+
+    The head is the checkpoint's own (``head`` column: ``pretrained``) or, with ``head_dir``, a fitted one
+    (``fit``)."""
     import torch
     from tqdm.auto import tqdm
     from transformers import AutoTokenizer
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    head_name = "pretrained" if head_dir is None else "fit"
     if model is None:
-        model, adapter = load_mlm(model_dir, device)
+        model, adapter = load_mlm(model_dir, device, head_dir=head_dir)
     else:
         adapter = adapter_for_dir(model_dir)
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
@@ -144,10 +154,12 @@ def run_probe(model_dir: str | Path, sentences: Sequence[str], *, model_name: st
                 acc = _Accumulators(len(hidden), n_sent)
             sent_of_token = torch.as_tensor(ids_idx, device=device)[:, None].expand_as(input_ids)[keep]
             target = input_ids[keep]
-            states = [h[keep] for h in hidden]
+            # gather the kept tokens chunk by chunk: no second copy of every layer's states
+            flat = keep.reshape(-1).nonzero().squeeze(1)
             for lo in range(0, target.numel(), chunk_tokens):
                 sl = slice(lo, lo + chunk_tokens)
-                _score_chunk(model, adapter, [s[sl] for s in states], target[sl], sent_of_token[sl], acc)
+                states = [h.reshape(-1, h.shape[-1]).index_select(0, flat[sl]) for h in hidden]
+                _score_chunk(model, adapter, states, target[sl], sent_of_token[sl], acc)
     if acc is None:
         raise InputError(model_dir, "no sentences to probe")
     return acc.table(model_name=model_name, sources=_source_layers(model_dir, len(acc.ce)),
@@ -237,24 +249,29 @@ def _source_layers(model_dir, n_hidden: int) -> list[int]:
 
 
 def probe_to_files(model_dir, sentences_tsv, out_csv, out_png, *, model_name: str, settings: dict,
-                   variant: dict | None = None, base_name: str = "") -> pd.DataFrame:
-    """The probe rule: verify the model folder, probe it, write the CSV and the figure.
+                   variant: dict | None = None, base_name: str = "",
+                   head_dir: str | Path | None = None) -> pd.DataFrame:
+    """The probe rule: verify the model (and fitted head) folders, probe, write the CSV and the figure.
 
     With ``variant`` (a probe-only variant's config entry), ``model_dir`` is its base and the variant is built
-    in a scratch folder first.
+    in a scratch folder first. With ``head_dir``, every layer goes through that fitted head instead of the
+    model's own.
     """
     from .io import atomic_path
     from .layermap import temporary_variant
     from .manifest import verify
 
     verify(model_dir)
+    if head_dir is not None:
+        verify(head_dir)
     with contextlib.ExitStack() as stack:
         if variant is not None:
             model_dir = stack.enter_context(temporary_variant(model_dir, variant, base_name=base_name,
                                                               variant_name=model_name))
         table = run_probe(model_dir, read_sentences(sentences_tsv), model_name=model_name,
                           max_length=settings["max_length"], batch_size=settings["batch_size"],
-                          chunk_tokens=settings["chunk_tokens"], bootstrap=settings["bootstrap"])
+                          chunk_tokens=settings["chunk_tokens"], bootstrap=settings["bootstrap"],
+                          head_dir=head_dir)
     with atomic_path(out_csv) as tmp:
         table.to_csv(tmp, index=False)
     plot_probe(table, out_png)
@@ -269,8 +286,11 @@ CHANGE_COLUMNS = ["variant", "base", "layers", "kind", "touched", "first_touched
 
 def output_change(base_dir, variant_dir, sentences: Sequence[str], *, variant_name: str = "", base_name: str = "",
                   max_length: int = 128, batch_size: int = 32, chunk_tokens: int = 2048, bootstrap: int = 1000,
-                  seed: int = 0, device: str | None = None) -> pd.DataFrame:
+                  seed: int = 0, device: str | None = None, head_dir: str | Path | None = None) -> pd.DataFrame:
     """How much a variant's final MLM distribution differs from its base's, on the same input tokens.
+
+    With ``head_dir`` (a base published without an MLM head), both models read their last layer through that
+    fitted head.
 
     ``kl`` is the mean KL(base || variant) per token (nats); ``agree_top1`` the share of tokens where both
     predict the same token (95% bootstrap interval over sentences); ``top1_*`` how often each reconstructs the
@@ -283,8 +303,8 @@ def output_change(base_dir, variant_dir, sentences: Sequence[str], *, variant_na
     from .layermap import describe, source_layers
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    base, base_adapter = load_mlm(base_dir, device)
-    var, var_adapter = load_mlm(variant_dir, device)
+    base, base_adapter = load_mlm(base_dir, device, head_dir=head_dir)
+    var, var_adapter = load_mlm(variant_dir, device, head_dir=head_dir)
     tokenizer = AutoTokenizer.from_pretrained(str(base_dir))
     enc = tokenizer(list(sentences), truncation=True, max_length=max_length, return_special_tokens_mask=True)
     order = np.argsort(-np.array([len(x) for x in enc["input_ids"]]), kind="stable")
@@ -327,13 +347,16 @@ def output_change(base_dir, variant_dir, sentences: Sequence[str], *, variant_na
 
 
 def output_change_to_file(base_dir, variant_dir, sentences_tsv, out_csv, *, variant_name: str, base_name: str,
-                          settings: dict, variant: dict | None = None) -> pd.DataFrame:
+                          settings: dict, variant: dict | None = None,
+                          head_dir: str | Path | None = None) -> pd.DataFrame:
     """The output_change rule; ``variant_dir`` is None for a probe-only variant (built from ``variant``)."""
     from .io import atomic_path
     from .layermap import temporary_variant
     from .manifest import verify
 
     verify(base_dir)
+    if head_dir is not None:
+        verify(head_dir)
     with contextlib.ExitStack() as stack:
         if variant_dir is None:
             variant_dir = stack.enter_context(temporary_variant(base_dir, variant, base_name=base_name,
@@ -343,7 +366,7 @@ def output_change_to_file(base_dir, variant_dir, sentences_tsv, out_csv, *, vari
         table = output_change(base_dir, variant_dir, read_sentences(sentences_tsv), variant_name=variant_name,
                               base_name=base_name, max_length=settings["max_length"],
                               batch_size=settings["batch_size"], chunk_tokens=settings["chunk_tokens"],
-                              bootstrap=settings["bootstrap"])
+                              bootstrap=settings["bootstrap"], head_dir=head_dir)
     with atomic_path(out_csv) as tmp:
         table.to_csv(tmp, index=False)
     return table
@@ -372,7 +395,8 @@ def plot_probe(table: pd.DataFrame, path: str | Path, title: str | None = None) 
     ax.grid(alpha=0.3)
     ax.legend(loc="lower left", fontsize=8)
     n_tok = int(table["n_tokens"].iloc[0])
-    ax.set_title(title or f"{table['model'].iloc[0]}: MLM head on every layer ({n_tok} tokens)", fontsize=10)
+    head = "fitted MLM head" if table["head"].iloc[0] == "fit" else "MLM head"
+    ax.set_title(title or f"{table['model'].iloc[0]}: {head} on every layer ({n_tok} tokens)", fontsize=10)
     _save_fig(fig, path)
     plt.close(fig)
 

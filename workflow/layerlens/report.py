@@ -76,12 +76,13 @@ def write_probe_report(probe: pd.DataFrame, out_csv, out_md, out_tex=None) -> No
     with atomic_path(out_csv) as tmp:
         probe.to_csv(tmp, index=False)
     lines = ["# Layer probe: the masked-LM head on every hidden layer", "",
-             "Share of input tokens (special tokens and padding excluded, nothing masked) that the MLM head "
-             "predicts back from each hidden layer; layer 0 is the embedding output. Top-1 with its 95% bootstrap "
-             "interval over sentences.", ""]
-    if "head" in probe:
-        heads = probe.drop_duplicates("model").set_index("model")["head"]
-        lines += ["Head per model: " + ", ".join(f"{m}: {h}" for m, h in heads.items()) + ".", ""]
+             "Share of input tokens (special tokens and padding excluded, nothing masked) that the model's own "
+             "MLM head predicts back from each hidden layer; layer 0 is the embedding output. "
+             "Top-1 with its 95% bootstrap interval over sentences.", ""]
+    if "head" in probe and (probe["head"] == "fit").any():
+        fitted = ", ".join(dict.fromkeys(probe.loc[probe["head"] == "fit", "model"]))
+        lines += [f"Read with a fitted head (trained on the base's last layer only, encoder frozen): {fitted}. "
+                  "Every other model is read with its own pretrained head.", ""]
     for metric, title in (("top1", "Top-1 accuracy"), ("agree_last", "Top-1 agreement with the last layer"),
                           ("cross_entropy", "Cross-entropy of the input token (nats)")):
         lines += [f"## {title}", "", _markdown(_probe_wide(probe, metric)), ""]

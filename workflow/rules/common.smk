@@ -26,6 +26,8 @@ MODELS = BASES + VARIANTS
 FINETUNED = llconfig.finetuned_models(config)  # probe-only variants are left out
 BUILT_VARIANTS = [v for v in VARIANTS if llconfig.is_materialized(config, v)]
 TASKS = config["tasks"]
+GLUE_TASKS = llconfig.glue_tasks(config)  # TASKS, plus the tasks a head is fitted on
+FIT_BASES = llconfig.fit_bases(config)  # base models probed with a fitted head
 SEEDS = config["seeds"]
 TORCH_ENV = "../../envs/torch.yaml"
 REPORT_ENV = "../../envs/report.yaml"
@@ -41,7 +43,8 @@ wildcard_constraints:
     built_variant=_alternatives(BUILT_VARIANTS),
     model=_alternatives(MODELS),
     finetuned=_alternatives(FINETUNED),
-    task=_alternatives(TASKS),
+    task=_alternatives(GLUE_TASKS),
+    fit_base=_alternatives(FIT_BASES),
     seed=r"\d+",
     max_length=r"\d+",
 
@@ -72,3 +75,8 @@ def virtual_spec(name):
 def tokenized_dir(model, task):
     length = finetune_params(task)["max_length"]
     return f"resources/tokenized/{base_of(model)}/{task}-len{length}"
+
+
+def head_dir(name):
+    """The fitted head a model or variant is probed with (its base's), or None for a pretrained head."""
+    return f"resources/heads/{base_of(name)}" if llconfig.head_of(config, name) == "fit" else None

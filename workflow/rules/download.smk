@@ -44,7 +44,7 @@ rule download_glue:
 rule manifest:
     input:
         models=expand("resources/models/{base}", base=BASES),
-        glue=expand("resources/glue/{task}", task=TASKS),
+        glue=expand("resources/glue/{task}", task=GLUE_TASKS),
     output:
         "resources/manifest.json",
     log:

@@ -20,10 +20,53 @@ rule probe_sentences:
         "../scripts/probe_sentences.py"
 
 
+rule fit_head:
+    # Only for models with `probe: {head: fit}`: a fresh MLM head on the last layer, encoder frozen, on train-split
+    # text held apart from the probe's sentences. Variants reuse their base's head.
+    input:
+        model=lambda wc: model_dir(wc.fit_base),
+        glue=expand("resources/glue/{task}", task=llconfig.fit_tasks(config)),
+        probe_sentences="results/probe/sentences.tsv",
+    output:
+        directory("resources/heads/{fit_base}"),
+    params:
+        fit=config["probe"]["fit"],
+        tasks=llconfig.fit_tasks(config),
+    log:
+        "results/logs/probe/fit_head_{fit_base}.log",
+    benchmark:
+        "results/benchmarks/probe/fit_head_{fit_base}.tsv"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    conda:
+        TORCH_ENV
+    script:
+        "../scripts/fit_head.py"
+
+
+def probe_inputs(wildcards):
+    """The model folder a probe reads (its base's, for a probe-only variant), its sentences, its fitted head."""
+    inputs = {"model": probe_input(wildcards.model), "sentences": "results/probe/sentences.tsv"}
+    if head_dir(wildcards.model):
+        inputs["head"] = head_dir(wildcards.model)
+    return inputs
+
+
+def output_change_inputs(wildcards):
+    v = wildcards.variant
+    inputs = {"base": model_dir(base_of(v)), "sentences": "results/probe/sentences.tsv"}
+    if llconfig.is_materialized(config, v):
+        inputs["variant"] = model_dir(v)
+    if head_dir(v):
+        inputs["head"] = head_dir(v)
+    return inputs
+
+
 rule probe:
     input:
-        model=lambda wc: probe_input(wc.model),
-        sentences="results/probe/sentences.tsv",
+        unpack(probe_inputs),
     output:
         csv="results/probe/{model}.csv",
         png=report(
@@ -34,7 +77,7 @@ rule probe:
             labels={"model": "{model}", "figure": "per-layer probe"},
         ),
     params:
-        probe=config["probe"],
+        probe={k: v for k, v in config["probe"].items() if k != "fit"},  # fit settings change the head, not this
         variant=lambda wc: virtual_spec(wc.model),
         base=lambda wc: base_of(wc.model),
     log:
@@ -53,13 +96,11 @@ rule probe:
 
 rule output_change:
     input:
-        base=lambda wc: model_dir(base_of(wc.variant)),
-        variant=lambda wc: [model_dir(wc.variant)] if llconfig.is_materialized(config, wc.variant) else [],
-        sentences="results/probe/sentences.tsv",
+        unpack(output_change_inputs),
     output:
         "results/probe/change/{variant}.csv",
     params:
-        probe=config["probe"],
+        probe={k: v for k, v in config["probe"].items() if k != "fit"},
         variant=lambda wc: virtual_spec(wc.variant),
         base=lambda wc: base_of(wc.variant),
     log:

@@ -11,4 +11,5 @@ with job(snakemake):  # noqa: F821
     smk = snakemake  # noqa: F821
     probe_to_files(smk.input.model, smk.input.sentences, smk.output.csv, smk.output.png,
                    model_name=smk.wildcards.model, settings=smk.params.probe, variant=smk.params.variant,
-                   base_name=smk.params.base)
+                   base_name=smk.params.base,
+                   head_dir=smk.input.get("head"))  # a fitted head, for models with `probe: {head: fit}`

@@ -7,9 +7,16 @@ from pathlib import Path
 
 from ..errors import InputError
 from .base import FamilyAdapter
+from .albert import AlbertAdapter
 from .bert import BertAdapter
+from .deberta import DebertaV2Adapter
+from .distilbert import DistilBertAdapter
+from .electra import ElectraAdapter
+from .modernbert import ModernBertAdapter
+from .roberta import RobertaAdapter
 
-ADAPTERS: tuple[FamilyAdapter, ...] = (BertAdapter(),)
+ADAPTERS: tuple[FamilyAdapter, ...] = (BertAdapter(), RobertaAdapter(), AlbertAdapter(), DistilBertAdapter(),
+                                       ElectraAdapter(), DebertaV2Adapter(), ModernBertAdapter())
 
 _BY_TYPE = {t: a for a in ADAPTERS for t in a.model_types}
 

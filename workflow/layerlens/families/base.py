@@ -11,16 +11,17 @@ A stage module (probe, layer map, fine-tune) never looks at ``model_type``; it a
   masked-LM head turns a hidden state into vocabulary logits (``mlm_logits``), including a final norm where
   the architecture has one before its head;
 - which checkpoint tensors make up that head (``head_prefixes``), to tell a checkpoint that ships one from one
-  that does not.
+  that does not, and which parameters a fitted head trains (``is_head_key``).
 """
 
 from __future__ import annotations
 
 import re
-from typing import ClassVar, Sequence
+from typing import TYPE_CHECKING, ClassVar, Sequence
 
-import torch
-from torch import nn
+if TYPE_CHECKING:  # torch is imported where tensors are used: reading a config (Snakefile parsing) needs none
+    import torch
+    from torch import nn
 
 
 class FamilyAdapter:
@@ -53,6 +54,10 @@ class FamilyAdapter:
         """Anything a reader of the variant's provenance must know about this family's layer maps."""
         return {}
 
+    def stored_layers(self, config: dict) -> list[int]:
+        """The indices ``layer_key`` must find in a consistent checkpoint: one per layer (ALBERT: per group)."""
+        return list(range(self.depth(config)))
+
     # --- checkpoint tensors ------------------------------------------------------------------------------
 
     def layer_of(self, key: str) -> int | None:
@@ -80,11 +85,12 @@ class FamilyAdapter:
                 out[self.renumber_key(key, new_idx)] = tensor_copy(state[key])
         return out
 
-    def has_mlm_head(self, keys: Sequence[str]) -> bool:
-        return any(self._strip_base(k).startswith(self.head_prefixes) for k in keys)
+    def is_head_key(self, key: str) -> bool:
+        """Whether a checkpoint key or parameter name (of the masked-LM model) belongs to the MLM head."""
+        return key.startswith(self.head_prefixes)
 
-    def _strip_base(self, key: str) -> str:
-        return key
+    def has_mlm_head(self, keys: Sequence[str]) -> bool:
+        return any(self.is_head_key(k) for k in keys)
 
     # --- modules -----------------------------------------------------------------------------------------
 

