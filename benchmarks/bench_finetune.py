@@ -5,9 +5,10 @@ The reference is configured like Hugging Face's ``run_glue.py`` with its default
 sampler, the default attention. The pipeline is :func:`layerlens.finetune.finetune`, exactly as the ``finetune``
 rule calls it: per-batch padding, length-grouped batches, tokenized once. Same model, task, seed, examples and
 hyperparameters; runs alternate (reference, pipeline, reference, ...) so drift in the machine hits both alike;
-each run is its own process, so its peak memory is its own.
+each run is its own process, so its peak memory is its own. Each pair of runs uses the next seed of ``--seeds``,
+so the spread of each side's dev scores over seeds is the seed noise the two sides' difference is read against.
 
-    python benchmarks/bench_finetune.py --tasks mrpc rte cola stsb --train-samples 800 --repeats 2
+    python benchmarks/bench_finetune.py --tasks mrpc rte cola stsb --train-samples 800 --seeds 1 2
 
 Reports train examples/s, real (non-padding) tokens/s, peak memory, the speed ratio and both dev scores, as JSON
 (``--out``) and as a Markdown table on stdout. Never a timed test: numbers are measured, not asserted.
@@ -94,7 +95,7 @@ def worker(args) -> dict:
         n_train = len(train)
         tokens = int(np.sum(train["attention_mask"])) * params["epochs"]
         peak_gpu = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
-    return {"mode": args.mode, "task": args.task, "run": args.run, "train_seconds": seconds,
+    return {"mode": args.mode, "task": args.task, "run": args.run, "seed": args.seed, "train_seconds": seconds,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "examples_per_s": n_train * params["epochs"] / seconds, "tokens_per_s": tokens / seconds,
             "dev_score": score, "peak_gpu_mb": peak_gpu}
@@ -116,9 +117,9 @@ def prepare(work: Path, model: str, glue_dir: str, task_list, params) -> None:
                                    params["max_length"])
 
 
-def run_one(work, mode, task, run, params, args) -> dict:
+def run_one(work, mode, task, run, seed, params, args) -> dict:
     cmd = [sys.executable, __file__, "worker", "--mode", mode, "--task", task, "--run", str(run), "--work",
-           str(work), "--params", json.dumps(params), "--seed", str(args.seed), "--threads", str(args.threads)]
+           str(work), "--params", json.dumps(params), "--seed", str(seed), "--threads", str(args.threads)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode:
         raise SystemExit(f"{mode} {task} failed:\n{proc.stderr[-3000:]}")
@@ -142,10 +143,11 @@ def main(argv=None) -> int:
     p.add_argument("--train-samples", type=int, default=800)
     p.add_argument("--eval-samples", type=int, default=400)
     p.add_argument("--epochs", type=float, default=1)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--learning-rate", type=float, default=5e-5)
-    p.add_argument("--repeats", type=int, default=2, help="alternating runs of each side")
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--learning-rate", type=float, default=1e-4)
+    p.add_argument("--warmup-ratio", type=float, default=0.1)
+    p.add_argument("--seeds", type=int, nargs="+", default=[1, 2],
+                   help="one alternating pair of runs (reference, pipeline) per seed")
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--work", default=None, help="scratch folder (default: a temporary one)")
     p.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "finetune.json"))
@@ -156,7 +158,7 @@ def main(argv=None) -> int:
 
     params = {"learning_rate": args.learning_rate, "batch_size": args.batch_size, "eval_batch_size": 128,
               "epochs": args.epochs, "max_length": 128, "max_train_samples": args.train_samples,
-              "max_eval_samples": args.eval_samples, "warmup_ratio": 0.0, "weight_decay": 0.0,
+              "max_eval_samples": args.eval_samples, "warmup_ratio": args.warmup_ratio, "weight_decay": 0.0,
               "logging_steps": 50, "group_by_length": True, "precision": "auto", "attention": "sdpa",
               "compile": False, "checkpoint_steps": None, "checkpoint_minutes": None, "keep_weights": False}
     work = Path(args.work or tempfile.mkdtemp(prefix="bench-finetune-"))
@@ -164,9 +166,9 @@ def main(argv=None) -> int:
     prepare(work, args.model or default_model(), args.glue_dir, args.tasks, params)
     results = []
     for task in args.tasks:
-        for run in range(args.repeats):
+        for run, seed in enumerate(args.seeds):
             for mode in ("reference", "pipeline"):
-                r = run_one(work, mode, task, run, params, args)
+                r = run_one(work, mode, task, run, seed, params, args)
                 print(f"{task} {mode} run {run}: {r['examples_per_s']:.1f} ex/s, dev {r['dev_score']:.4f}",
                       file=sys.stderr)
                 results.append(r)
@@ -196,23 +198,29 @@ def summarize(results, args) -> list[dict]:
         ref = [r for r in results if r["task"] == task and r["mode"] == "reference"]
         pipe = [r for r in results if r["task"] == task and r["mode"] == "pipeline"]
         med = lambda rs, k: float(np.median([r[k] for r in rs]))  # noqa: E731
+        mean = lambda rs, k: float(np.mean([r[k] for r in rs]))  # noqa: E731
+        sd = lambda rs, k: float(np.std([r[k] for r in rs], ddof=1)) if len(rs) > 1 else float("nan")  # noqa: E731
         rows.append({"task": task, "ref_examples_per_s": med(ref, "examples_per_s"),
                      "pipe_examples_per_s": med(pipe, "examples_per_s"),
                      "speedup": med(pipe, "examples_per_s") / med(ref, "examples_per_s"),
                      "ref_tokens_per_s": med(ref, "tokens_per_s"), "pipe_tokens_per_s": med(pipe, "tokens_per_s"),
                      "ref_peak_rss_mb": med(ref, "peak_rss_mb"), "pipe_peak_rss_mb": med(pipe, "peak_rss_mb"),
-                     "ref_dev": med(ref, "dev_score"), "pipe_dev": med(pipe, "dev_score")})
+                     "ref_dev": mean(ref, "dev_score"), "pipe_dev": mean(pipe, "dev_score"),
+                     "ref_dev_sd": sd(ref, "dev_score"), "pipe_dev_sd": sd(pipe, "dev_score"),
+                     "n_seeds": len(ref)})
     return rows
 
 
 def markdown(rows) -> str:
     lines = ["| task | run_glue defaults (ex/s) | pipeline (ex/s) | speed-up | tokens/s ref → pipeline | "
-             "peak RSS ref / pipeline (MB) | dev score ref / pipeline |", "|---|---:|---:|---:|---:|---:|---:|"]
+             "peak RSS ref / pipeline (MB) | dev score ref / pipeline (mean ± sd over seeds) |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(f"| {r['task']} | {r['ref_examples_per_s']:.1f} | {r['pipe_examples_per_s']:.1f} | "
                      f"{r['speedup']:.2f}x | {r['ref_tokens_per_s']:.0f} → {r['pipe_tokens_per_s']:.0f} | "
                      f"{r['ref_peak_rss_mb']:.0f} / {r['pipe_peak_rss_mb']:.0f} | "
-                     f"{100 * r['ref_dev']:.1f} / {100 * r['pipe_dev']:.1f} |")
+                     f"{100 * r['ref_dev']:.1f} ± {100 * r['ref_dev_sd']:.1f} / "
+                     f"{100 * r['pipe_dev']:.1f} ± {100 * r['pipe_dev_sd']:.1f} |")
     return "\n".join(lines)
 
 

@@ -89,7 +89,25 @@ def rng_from_files(folder: Path) -> None:
 
 
 class SafeTrainer(Trainer):
-    """A Trainer whose checkpoints hold no pickle (single process; the pipeline runs one job per GPU)."""
+    """A Trainer whose checkpoints hold no pickle (single process; the pipeline runs one job per GPU), and whose
+    length-grouped batches come in random order (:mod:`layerlens.batches`)."""
+
+    def _get_train_sampler(self, train_dataset=None):
+        dataset = train_dataset if train_dataset is not None else self.train_dataset
+        if self.args.train_sampling_strategy != "group_by_length" or dataset is None:
+            return super()._get_train_sampler(train_dataset)
+        from .batches import GroupedBatchSampler
+
+        column = self.args.length_column_name
+        # the Trainer drops columns the model does not take (the lengths among them) before asking for a sampler
+        for source in (dataset, self.train_dataset):
+            if column in getattr(source, "column_names", ()) and len(source) == len(dataset):
+                lengths = source[column]
+                break
+        else:
+            lengths = [len(x) for x in dataset["input_ids"]]
+        return GroupedBatchSampler(lengths, self.args.train_batch_size * self.args.gradient_accumulation_steps,
+                                   seed=self.args.data_seed if self.args.data_seed is not None else self.args.seed)
 
     def _save_optimizer_and_scheduler(self, output_dir: str) -> None:
         folder = Path(output_dir)
