@@ -1,17 +1,21 @@
-"""Fine-tuning throughput: the pipeline's fine-tune step against a run_glue-default reference.
+"""Fine-tuning throughput and dev scores: the pipeline's fine-tune step against a run_glue-default reference.
 
 The reference is configured like Hugging Face's ``run_glue.py`` with its defaults: every example padded to
 ``max_seq_length`` (128) at tokenization (``pad_to_max_length=True``), the default data collator, a random
-sampler, the default attention. The pipeline is :func:`layerlens.finetune.finetune`, exactly as the ``finetune``
-rule calls it: per-batch padding, length-grouped batches, tokenized once. Same model, task, seed, examples and
-hyperparameters; runs alternate (reference, pipeline, reference, ...) so drift in the machine hits both alike;
-each run is its own process, so its peak memory is its own. Each pair of runs uses the next seed of ``--seeds``,
-so the spread of each side's dev scores over seeds is the seed noise the two sides' difference is read against.
+sampler, the default attention. ``pipeline`` is :func:`layerlens.finetune.finetune` exactly as the ``finetune``
+rule calls it with the default config: tokenized once, padded per batch, random order, SDPA, automatic precision,
+larger evaluation batches, no checkpoint writes in a short run. ``pipeline-grouped`` adds ``group_by_length: true``
+(batches of similar lengths, served in random order). Same model, task, seed, examples and hyperparameters; for
+each seed of ``--seeds`` the modes run one after another (reference, pipeline, pipeline-grouped, reference, ...),
+so drift in the machine hits all alike; each run is its own process, so its peak memory is its own. The dev
+scores' spread over seeds is the seed noise that a difference between modes is read against; differences are
+paired by seed.
 
-    python benchmarks/bench_finetune.py --tasks mrpc rte cola stsb --train-samples 800 --seeds 1 2
+    python benchmarks/bench_finetune.py --tasks mrpc rte cola stsb --train-samples 800 --seeds 1 2 3
 
-Reports train examples/s, real (non-padding) tokens/s, peak memory, the speed ratio and both dev scores, as JSON
-(``--out``) and as a Markdown table on stdout. Never a timed test: numbers are measured, not asserted.
+Reports train examples/s, real (non-padding) tokens/s, peak memory, the speed-up over the reference and the dev
+scores, as JSON (``--out``) and as a Markdown table on stdout. Never a timed test: numbers are measured, not
+asserted.
 """
 
 from __future__ import annotations
@@ -28,6 +32,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow"))
+
+#: reference: run_glue defaults; pipeline: the fine-tune rule with its defaults (per-batch padding, random
+#: order); pipeline-grouped: the same with ``group_by_length: true`` (batches of similar lengths, in random order)
+MODES = ["reference", "pipeline", "pipeline-grouped"]
 
 
 def default_model() -> str:
@@ -52,9 +60,12 @@ def worker(args) -> dict:
     params = json.loads(args.params)
     spec = tasks.get_task(args.task)
     work = Path(args.work)
-    if args.mode == "pipeline":
-        rec = finetune.finetune(work / "model", work / f"tok-{args.task}", work / f"out-{args.task}-{args.run}",
-                                task=args.task, seed=args.seed, params=params)
+    if args.mode.startswith("pipeline"):
+        if args.mode == "pipeline-grouped":
+            params = params | {"group_by_length": True}
+        rec = finetune.finetune(work / "model", work / f"tok-{args.task}",
+                                work / f"out-{args.mode}-{args.task}-{args.run}", task=args.task, seed=args.seed,
+                                params=params)
         n_train, seconds = rec["n_train"], rec["train_seconds"]
         tokens = rec["train_tokens"]
         score = rec["main_score"]
@@ -127,10 +138,11 @@ def run_one(work, mode, task, run, seed, params, args) -> dict:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                allow_abbrev=False)
     sub = p.add_subparsers(dest="cmd")
     w = sub.add_parser("worker")
-    w.add_argument("--mode", choices=["reference", "pipeline"], required=True)
+    w.add_argument("--mode", choices=MODES, required=True)
     w.add_argument("--task", required=True)
     w.add_argument("--run", type=int, default=0)
     w.add_argument("--work", required=True)
@@ -147,7 +159,8 @@ def main(argv=None) -> int:
     p.add_argument("--learning-rate", type=float, default=1e-4)
     p.add_argument("--warmup-ratio", type=float, default=0.1)
     p.add_argument("--seeds", type=int, nargs="+", default=[1, 2],
-                   help="one alternating pair of runs (reference, pipeline) per seed")
+                   help="one alternating round of runs (one per mode) per seed")
+    p.add_argument("--modes", nargs="+", choices=MODES, default=MODES)
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--work", default=None, help="scratch folder (default: a temporary one)")
     p.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "finetune.json"))
@@ -159,7 +172,7 @@ def main(argv=None) -> int:
     params = {"learning_rate": args.learning_rate, "batch_size": args.batch_size, "eval_batch_size": 128,
               "epochs": args.epochs, "max_length": 128, "max_train_samples": args.train_samples,
               "max_eval_samples": args.eval_samples, "warmup_ratio": args.warmup_ratio, "weight_decay": 0.0,
-              "logging_steps": 50, "group_by_length": True, "precision": "auto", "attention": "sdpa",
+              "logging_steps": 50, "group_by_length": False, "precision": "auto", "attention": "sdpa",
               "compile": False, "checkpoint_steps": None, "checkpoint_minutes": None, "keep_weights": False}
     work = Path(args.work or tempfile.mkdtemp(prefix="bench-finetune-"))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -167,7 +180,7 @@ def main(argv=None) -> int:
     results = []
     for task in args.tasks:
         for run, seed in enumerate(args.seeds):
-            for mode in ("reference", "pipeline"):
+            for mode in args.modes:
                 r = run_one(work, mode, task, run, seed, params, args)
                 print(f"{task} {mode} run {run}: {r['examples_per_s']:.1f} ex/s, dev {r['dev_score']:.4f}",
                       file=sys.stderr)
@@ -191,36 +204,44 @@ def device() -> str:
 
 
 def summarize(results, args) -> list[dict]:
+    """One row per task and mode: medians of speed and memory, mean ± sd of the dev score over seeds, and the
+    paired (same seed) dev-score difference to the reference."""
     import numpy as np
 
     rows = []
     for task in args.tasks:
-        ref = [r for r in results if r["task"] == task and r["mode"] == "reference"]
-        pipe = [r for r in results if r["task"] == task and r["mode"] == "pipeline"]
-        med = lambda rs, k: float(np.median([r[k] for r in rs]))  # noqa: E731
-        mean = lambda rs, k: float(np.mean([r[k] for r in rs]))  # noqa: E731
-        sd = lambda rs, k: float(np.std([r[k] for r in rs], ddof=1)) if len(rs) > 1 else float("nan")  # noqa: E731
-        rows.append({"task": task, "ref_examples_per_s": med(ref, "examples_per_s"),
-                     "pipe_examples_per_s": med(pipe, "examples_per_s"),
-                     "speedup": med(pipe, "examples_per_s") / med(ref, "examples_per_s"),
-                     "ref_tokens_per_s": med(ref, "tokens_per_s"), "pipe_tokens_per_s": med(pipe, "tokens_per_s"),
-                     "ref_peak_rss_mb": med(ref, "peak_rss_mb"), "pipe_peak_rss_mb": med(pipe, "peak_rss_mb"),
-                     "ref_dev": mean(ref, "dev_score"), "pipe_dev": mean(pipe, "dev_score"),
-                     "ref_dev_sd": sd(ref, "dev_score"), "pipe_dev_sd": sd(pipe, "dev_score"),
-                     "n_seeds": len(ref)})
+        ref = {r["seed"]: r for r in results if r["task"] == task and r["mode"] == "reference"}
+        for mode in args.modes:
+            rs = [r for r in results if r["task"] == task and r["mode"] == mode]
+            if not rs:
+                continue
+            dev = np.array([r["dev_score"] for r in rs])
+            diff = np.array([r["dev_score"] - ref[r["seed"]]["dev_score"] for r in rs if r["seed"] in ref])
+            speed = float(np.median([r["examples_per_s"] for r in rs]))
+            rows.append({
+                "task": task, "mode": mode, "n_seeds": len(rs), "examples_per_s": speed,
+                "speedup": speed / float(np.median([r["examples_per_s"] for r in ref.values()])) if ref else None,
+                "tokens_per_s": float(np.median([r["tokens_per_s"] for r in rs])),
+                "peak_rss_mb": float(np.median([r["peak_rss_mb"] for r in rs])),
+                "dev_mean": float(dev.mean()), "dev_sd": float(dev.std(ddof=1)) if len(dev) > 1 else None,
+                "dev_diff_mean": float(diff.mean()) if len(diff) else None,
+                "dev_diff_sd": float(diff.std(ddof=1)) if len(diff) > 1 else None,
+            })
     return rows
 
 
 def markdown(rows) -> str:
-    lines = ["| task | run_glue defaults (ex/s) | pipeline (ex/s) | speed-up | tokens/s ref → pipeline | "
-             "peak RSS ref / pipeline (MB) | dev score ref / pipeline (mean ± sd over seeds) |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    def pm(mean, sd, scale=100):
+        return "n/a" if mean is None else f"{scale * mean:+.1f}" + ("" if sd is None else f" ± {scale * sd:.1f}")
+
+    lines = ["| task | run | train ex/s | speed-up | real tokens/s | peak RSS (MB) | dev score (mean ± sd) | "
+             "dev − reference, same seed |", "|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        lines.append(f"| {r['task']} | {r['ref_examples_per_s']:.1f} | {r['pipe_examples_per_s']:.1f} | "
-                     f"{r['speedup']:.2f}x | {r['ref_tokens_per_s']:.0f} → {r['pipe_tokens_per_s']:.0f} | "
-                     f"{r['ref_peak_rss_mb']:.0f} / {r['pipe_peak_rss_mb']:.0f} | "
-                     f"{100 * r['ref_dev']:.1f} ± {100 * r['ref_dev_sd']:.1f} / "
-                     f"{100 * r['pipe_dev']:.1f} ± {100 * r['pipe_dev_sd']:.1f} |")
+        dev = f"{100 * r['dev_mean']:.1f}" + ("" if r["dev_sd"] is None else f" ± {100 * r['dev_sd']:.1f}")
+        diff = "" if r["mode"] == "reference" else pm(r["dev_diff_mean"], r["dev_diff_sd"])
+        speedup = "n/a" if r["speedup"] is None else f"{r['speedup']:.2f}x"
+        lines.append(f"| {r['task']} | {r['mode']} | {r['examples_per_s']:.1f} | {speedup} | "
+                     f"{r['tokens_per_s']:.0f} | {r['peak_rss_mb']:.0f} | {dev} (n={r['n_seeds']}) | {diff} |")
     return "\n".join(lines)
 
 

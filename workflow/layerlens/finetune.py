@@ -158,7 +158,7 @@ def finetune(model_dir: str | Path, tokenized_dir: str | Path, out_dir: str | Pa
         bf16=bf16,
         tf32=tf32,
         torch_compile=bool(params.get("compile", False)),
-        train_sampling_strategy="group_by_length" if params.get("group_by_length", True) else "random",
+        train_sampling_strategy="group_by_length" if params.get("group_by_length", False) else "random",
         dataloader_pin_memory=use_cuda,
         disable_tqdm=False,
     )

@@ -154,27 +154,30 @@ def run_probe(model_dir: str | Path, sentences: Sequence[str], *, model_name: st
                 acc = _Accumulators(len(hidden), n_sent)
             sent_of_token = torch.as_tensor(ids_idx, device=device)[:, None].expand_as(input_ids)[keep]
             target = input_ids[keep]
-            # gather the kept tokens chunk by chunk: no second copy of every layer's states
+            # one layer's kept tokens at a time: memory above the forward pass's own states is flat in depth
             flat = keep.reshape(-1).nonzero().squeeze(1)
+            states = [h.reshape(-1, h.shape[-1]) for h in hidden]  # views, no copies
             for lo in range(0, target.numel(), chunk_tokens):
                 sl = slice(lo, lo + chunk_tokens)
-                states = [h.reshape(-1, h.shape[-1]).index_select(0, flat[sl]) for h in hidden]
-                _score_chunk(model, adapter, states, target[sl], sent_of_token[sl], acc)
+                _score_chunk(model, adapter, states, flat[sl], target[sl], sent_of_token[sl], acc)
     if acc is None:
         raise InputError(model_dir, "no sentences to probe")
     return acc.table(model_name=model_name, sources=_source_layers(model_dir, len(acc.ce)),
                      bootstrap=bootstrap, seed=seed, head_name=head_name)
 
 
-def _score_chunk(model, adapter, states, target, sent, acc: "_Accumulators") -> None:
+def _score_chunk(model, adapter, states, rows, target, sent, acc: "_Accumulators") -> None:
+    """Score the tokens at ``rows`` of the flattened ``states`` (one per layer), one layer at a time."""
     import torch
 
-    last_logp = torch.log_softmax(adapter.mlm_logits(model, states[-1]).float(), dim=-1)
+    def logp_of(layer):
+        return torch.log_softmax(adapter.mlm_logits(model, states[layer].index_select(0, rows)).float(), dim=-1)
+
+    last_logp = logp_of(len(states) - 1)
     last_top1 = last_logp.argmax(-1)
     last_p = last_logp.exp()
-    for layer, h in enumerate(states):
-        logp = last_logp if layer == len(states) - 1 else torch.log_softmax(
-            adapter.mlm_logits(model, h).float(), dim=-1)
+    for layer in range(len(states)):
+        logp = last_logp if layer == len(states) - 1 else logp_of(layer)
         top5 = logp.topk(5, dim=-1).indices
         top1 = top5[:, 0]
         correct1 = (top1 == target)
