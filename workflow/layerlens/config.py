@@ -114,12 +114,15 @@ def _check_models(config: dict, workdir: Path) -> None:
             raise ConfigError(f"models.{name}.source",
                               f"{src!r} looks like a local folder but does not exist; give an existing folder "
                               "or a Hub id (owner/name)")
+    bases = {}  # base -> (depth, (adapter, config.json, folder) or None): each base's config.json read once
     for name, variant in variants.items():
         base = variant["base"]
         if base not in models:
             raise ConfigError(f"variants.{name}.base",
                               f"{base!r} is not a model under `models` (models: {', '.join(models)})")
-        depth = base_depth(config, base, workdir)
+        if base not in bases:
+            bases[base] = (base_depth(config, base, workdir), base_model_config(config, base, workdir))
+        depth, found = bases[base]
         key = f"variants.{name}.layers" if "layers" in variant else f"variants.{name}"
         try:
             if depth is None:
@@ -127,7 +130,6 @@ def _check_models(config: dict, workdir: Path) -> None:
                 resolve_layers(variant, 10**6)
             else:
                 layers = resolve_layers(variant, depth)
-                found = base_model_config(config, base, workdir)
                 if found is not None:
                     adapter, model_config, _ = found
                     adapter.check_layer_map(model_config, layers)  # what the architecture can express

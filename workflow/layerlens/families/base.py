@@ -31,8 +31,9 @@ class FamilyAdapter:
     model_types: ClassVar[tuple[str, ...]] = ()
     #: config key that holds the number of encoder layers
     depth_key: ClassVar[str] = "num_hidden_layers"
-    #: regex matching the per-layer part of a checkpoint key; group 1 is the layer index
-    layer_key: ClassVar[str] = ""
+    #: regex matching the per-layer part of a checkpoint key; group 1 is the layer index (default: BERT's layout,
+    #: shared by RoBERTa, ELECTRA and DeBERTa)
+    layer_key: ClassVar[str] = r"(?:^|\.)encoder\.layer\.(\d+)\."
     #: checkpoint key prefixes (after an optional base-model prefix) that make up the masked-LM head
     head_prefixes: ClassVar[tuple[str, ...]] = ()
 
@@ -95,7 +96,8 @@ class FamilyAdapter:
     # --- modules -----------------------------------------------------------------------------------------
 
     def encoder_layers(self, model: nn.Module) -> nn.ModuleList:
-        raise NotImplementedError
+        """The encoder's layer stack (default: BERT's ``<base model>.encoder.layer``)."""
+        return model.base_model.encoder.layer
 
     def hidden_states(self, model: nn.Module, input_ids: torch.Tensor,
                       attention_mask: torch.Tensor) -> tuple[torch.Tensor, ...]:

@@ -12,12 +12,7 @@ from .base import FamilyAdapter
 class BertAdapter(FamilyAdapter):
     name = "bert"
     model_types = ("bert",)
-    depth_key = "num_hidden_layers"
-    layer_key = r"(?:^|\.)encoder\.layer\.(\d+)\."
     head_prefixes = ("cls.predictions.",)
-
-    def encoder_layers(self, model):
-        return model.base_model.encoder.layer
 
     def mlm_logits(self, model, hidden):
         return model.cls(hidden)

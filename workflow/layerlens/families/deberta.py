@@ -19,7 +19,6 @@ from .base import FamilyAdapter
 class DebertaV2Adapter(FamilyAdapter):
     name = "deberta-v2"
     model_types = ("deberta-v2",)
-    layer_key = r"(?:^|\.)encoder\.layer\.(\d+)\."
     head_prefixes = ("cls.predictions.", "lm_predictions.")
 
     def check_layer_map(self, config, layers):
@@ -34,9 +33,6 @@ class DebertaV2Adapter(FamilyAdapter):
         if config.get("conv_kernel_size", 0) > 0:
             notes["conv"] = "encoder.conv runs after layer 0 only; base layer 0 kept first"
         return notes
-
-    def encoder_layers(self, model):
-        return model.base_model.encoder.layer
 
     def mlm_logits(self, model, hidden):
         if getattr(model, "legacy", True):

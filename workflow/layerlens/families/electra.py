@@ -16,11 +16,7 @@ from .base import FamilyAdapter
 class ElectraAdapter(FamilyAdapter):
     name = "electra"
     model_types = ("electra",)
-    layer_key = r"(?:^|\.)encoder\.layer\.(\d+)\."
     head_prefixes = ("generator_predictions.", "generator_lm_head.")
-
-    def encoder_layers(self, model):
-        return model.base_model.encoder.layer
 
     def mlm_logits(self, model, hidden):
         return model.generator_lm_head(model.generator_predictions(hidden))

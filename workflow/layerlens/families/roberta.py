@@ -13,11 +13,7 @@ from .base import FamilyAdapter
 class RobertaAdapter(FamilyAdapter):
     name = "roberta"
     model_types = ("roberta", "xlm-roberta")
-    layer_key = r"(?:^|\.)encoder\.layer\.(\d+)\."
     head_prefixes = ("lm_head.",)
-
-    def encoder_layers(self, model):
-        return model.base_model.encoder.layer
 
     def mlm_logits(self, model, hidden):
         return model.lm_head(hidden)
