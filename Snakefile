@@ -4,17 +4,22 @@
 #       snakemake --cores all --configfile my.yaml
 # The config is validated (workflow/schemas/config.schema.yaml) before any job is planned.
 
+import sys
 from pathlib import Path
 
-if not workflow.overwrite_configfiles:
-    import yaml
+sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))  # the layerlens package
 
-    _default = Path(workflow.basedir) / "config.yaml"
-    try:
-        yaml.safe_load(_default.read_text())
-    except yaml.YAMLError as e:  # Snakemake's own message names neither the file nor the line
-        raise WorkflowError(f"invalid configuration: {_default}: malformed YAML: {e}")
-    workflow.configfile(str(_default))
+from layerlens.config import check_yaml  # noqa: E402
+from layerlens.errors import LayerLensError  # noqa: E402
+
+DEFAULT_CONFIG = Path(workflow.basedir) / "config.yaml"
+try:
+    check_yaml(DEFAULT_CONFIG)  # Snakemake's own message names neither the file nor the line
+except LayerLensError as e:
+    raise WorkflowError(f"invalid configuration: {e}") from None
+
+
+configfile: DEFAULT_CONFIG
 
 
 include: "workflow/rules/common.smk"

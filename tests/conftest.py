@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 
 import pytest
-
 from helpers import SHARED_GLUE, make_glue_tsv, make_tiny_bert
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -3,9 +3,8 @@
 import numpy as np
 import pytest
 import torch
-from transformers.trainer_pt_utils import get_length_grouped_indices
-
 from layerlens.batches import GroupedBatchSampler
+from transformers.trainer_pt_utils import get_length_grouped_indices
 
 
 def lengths(n=3200, seed=0):
@@ -74,10 +73,13 @@ def test_the_trainer_serves_these_batches(tiny_bert, tmp_path):
     """SafeTrainer with group_by_length builds this sampler from the tokenized lengths (a column the Trainer drops
     before asking for a sampler) and its DataLoader pads each batch to the batch's own longest example."""
     from datasets import Dataset
-    from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding,
-                              TrainingArguments)
-
     from layerlens.checkpoint import SafeTrainer
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        TrainingArguments,
+    )
 
     tok = AutoTokenizer.from_pretrained(str(tiny_bert))
     rng = np.random.default_rng(0)

@@ -3,11 +3,9 @@
 import copy
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
-
 from helpers import REPO
 from layerlens import config as llconfig
 from layerlens.errors import ConfigError, InputError
@@ -149,8 +147,38 @@ def test_snakemake_refuses_a_bad_config_before_any_job(good, tmp_path):
     assert not (tmp_path / "resources").exists() and not (tmp_path / "results").exists()
 
 
+def test_a_configfile_replaces_the_shipped_config(good, tmp_path):
+    """`--configfile my.yaml` plans my.yaml's models only (the default workflow profile makes it replace
+    config.yaml); where no profile says so, the run stops instead of merging config.yaml's models in."""
+    (tmp_path / "my.yaml").write_text(yaml.safe_dump(good))
+    base = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--configfile", "my.yaml", "-n",
+            "--cores", "1"]
+    proc = subprocess.run(base, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    shipped = yaml.safe_load((REPO / "config.yaml").read_text())["models"]
+    assert "download_model" in out and not any(f"resources/models/{m}" in out for m in shipped)
+    merged = subprocess.run(base + ["--workflow-profile", "none"], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=300)
+    assert merged.returncode != 0 and "--configfile needs --replace-workflow-config" in merged.stdout + merged.stderr
+
+
+def test_snakemake_names_the_line_of_malformed_yaml_in_the_shipped_config(tmp_path):
+    """The Snakefile checks config.yaml before `configfile:` reads it, so the message names the file and line."""
+    import shutil
+
+    repo = tmp_path / "repo"
+    shutil.copytree(REPO, repo, ignore=shutil.ignore_patterns(".venv", ".git", "results", "resources", ".snakemake"))
+    (repo / "config.yaml").write_text("models:\n  a: {source: x/y\ntasks: [rte]\n")
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1"], cwd=repo, capture_output=True,
+                          text=True, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "config.yaml: malformed YAML" in out and "line 3" in out, out[-3000:]
+
+
 def test_sweeps_generate_named_variants(good):
-    good["sweeps"] = [{"base": "tiny", "kind": "duplicate_each"}, {"base": "tiny", "kind": "remove_each", "layers": [1]},
+    good["sweeps"] = [{"base": "tiny", "kind": "duplicate_each"},
+                      {"base": "tiny", "kind": "remove_each", "layers": [1]},
                       {"base": "tiny", "kind": "duplicate_block", "blocks": ["0-1"], "finetune": True},
                       {"base": "tiny", "kind": "duplicate_top", "k": [2]}, {"base": "tiny", "kind": "interleave",
                                                                            "every": [2]}]
@@ -170,7 +198,8 @@ def test_sweeps_generate_named_variants(good):
 @pytest.mark.parametrize("sweep, key, words", [
     ({"base": "nope", "kind": "duplicate_each"}, "sweeps[0].base", "is not a model"),
     ({"base": "tiny", "kind": "duplicate_each", "layers": [5]}, "sweeps[0].layers", "layer 5 is out of range"),
-    ({"base": "tiny", "kind": "duplicate_top", "layers": [1]}, "sweeps[0].layers", "does not apply to kind duplicate_top"),
+    ({"base": "tiny", "kind": "duplicate_top", "layers": [1]}, "sweeps[0].layers",
+     "does not apply to kind duplicate_top"),
     ({"base": "tiny", "kind": "duplicate_block"}, "sweeps[0]", "needs `blocks`"),
     ({"base": "tiny", "kind": "shuffle"}, "sweeps[0].kind", "is not one of"),
 ])

@@ -5,7 +5,6 @@ import shutil
 
 import pytest
 from datasets import load_from_disk
-
 from layerlens import download
 from layerlens.errors import InputError, NetworkError
 from layerlens.manifest import verify

@@ -1,10 +1,9 @@
 """The conda environments named by the rules ask for the same packages as pyproject.toml."""
 
 import re
+
 import tomllib
-
 import yaml
-
 from helpers import REPO
 
 

@@ -5,13 +5,12 @@ import json
 
 import pytest
 import torch
-from safetensors import safe_open
-from transformers import AutoConfig, AutoModelForMaskedLM, AutoTokenizer
-
 from helpers import make_tiny_family
 from layerlens import layermap, probe
 from layerlens.errors import InputError
 from layerlens.families import adapter_for, adapter_for_dir, supported_model_types
+from safetensors import safe_open
+from transformers import AutoConfig, AutoModelForMaskedLM, AutoTokenizer
 
 FAMILIES = ["bert", "roberta", "xlm-roberta", "albert", "distilbert", "electra", "deberta-v2",
             "deberta-v2-lmhead", "modernbert"]
@@ -183,7 +182,8 @@ def test_variant_reloads_cleanly_with_its_decoder_tied(tiny, family, tmp_path):
     layermap.build_variant(base_dir, tmp_path / "v", sources)
     model, info = AutoModelForMaskedLM.from_pretrained(str(tmp_path / "v"), output_loading_info=True)
     assert (info["missing_keys"], info["unexpected_keys"], info["mismatched_keys"]) == (set(), set(), set())
-    assert AutoConfig.from_pretrained(str(tmp_path / "v")).to_dict()[adapter_for(model.config.model_type).depth_key] == 5
+    depth_key = adapter_for(model.config.model_type).depth_key
+    assert AutoConfig.from_pretrained(str(tmp_path / "v")).to_dict()[depth_key] == 5
 
     def tied(m):
         if family == "deberta-v2-lmhead":  # this head multiplies by the word embeddings: tied by construction

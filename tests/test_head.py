@@ -1,18 +1,16 @@
 """Fitted heads (`probe: {head: fit}`) for encoders without one, checked against the model's own forward."""
 
 import json
+import random
 
 import pytest
 import torch
-from safetensors.torch import load_file
-from transformers import AutoModel, AutoModelForMaskedLM, AutoTokenizer
-
 from helpers import make_tiny_family, sentence
 from layerlens import head, layermap, probe
 from layerlens.errors import InputError
 from layerlens.families import adapter_for_dir
-
-import random
+from safetensors.torch import load_file
+from transformers import AutoModel, AutoModelForMaskedLM, AutoTokenizer
 
 SENTENCES = [sentence(random.Random(100 + i)) for i in range(20)]
 TRAIN = [sentence(random.Random(i)) for i in range(200)]

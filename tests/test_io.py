@@ -3,7 +3,6 @@
 import errno
 
 import pytest
-
 from layerlens import io
 from layerlens.errors import InputError
 

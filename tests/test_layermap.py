@@ -4,11 +4,10 @@ import json
 
 import pytest
 import torch
-from safetensors import safe_open
-from transformers import AutoModel, AutoModelForMaskedLM, AutoModelForSequenceClassification, AutoTokenizer
-
 from layerlens import layermap
 from layerlens.errors import InputError
+from safetensors import safe_open
+from transformers import AutoModel, AutoModelForMaskedLM, AutoModelForSequenceClassification, AutoTokenizer
 
 
 def test_parse_and_format():
@@ -80,7 +79,8 @@ def test_variant_carries_head_pooler_tokenizer_and_reloads_cleanly(tiny_bert, tm
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["num_hidden_layers"] == 5 and cfg["layerlens_layer_map"]["layers"] == [0, 0, 1, 2, 2]
     assert prov["layers_spec"] == "0,0-2,2" and json.loads((out / "layer_map.json").read_text())["base"] == "tiny"
-    assert AutoTokenizer.from_pretrained(str(out)).get_vocab() == AutoTokenizer.from_pretrained(str(tiny_bert)).get_vocab()
+    vocab = AutoTokenizer.from_pretrained(str(out)).get_vocab()
+    assert vocab == AutoTokenizer.from_pretrained(str(tiny_bert)).get_vocab()
 
     base_keys = set(safe_open(str(tiny_bert / "model.safetensors"), "pt").keys())
     with safe_open(str(out / "model.safetensors"), "pt") as f, \
@@ -142,7 +142,8 @@ def test_build_from_config_entry(tiny_bert, tmp_path):
 
 
 def test_sweep_and_describe():
-    assert layermap.sweep("duplicate_each", 3) == [("dup0", [0, 0, 1, 2]), ("dup1", [0, 1, 1, 2]), ("dup2", [0, 1, 2, 2])]
+    assert layermap.sweep("duplicate_each", 3) == [("dup0", [0, 0, 1, 2]), ("dup1", [0, 1, 1, 2]),
+                                                   ("dup2", [0, 1, 2, 2])]
     assert layermap.sweep("remove_each", 3, layers=[2]) == [("rm2", [0, 1])]
     assert layermap.sweep("duplicate_block", 6, blocks=["2-4"]) == [("dupblock2-4", [0, 1, 2, 3, 4, 2, 3, 4, 5])]
     assert layermap.sweep("duplicate_top", 4, k=[2]) == [("duptop2", [0, 1, 2, 3, 2, 3])]

@@ -6,11 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from transformers import AutoModelForMaskedLM, AutoTokenizer
-
 from helpers import sentence
 from layerlens import layermap, probe
 from layerlens.errors import InputError
+from transformers import AutoModelForMaskedLM, AutoTokenizer
 
 SENTENCES = [sentence(random.Random(i)) for i in range(23)] + ["A dog .", "the the the"]
 
@@ -33,7 +32,8 @@ def naive_probe(model_dir, sentences):
                 logits = model.cls(h)[0][keep]
                 logp = torch.log_softmax(logits, -1)
                 stats["top1"][layer] += (logits.argmax(-1) == target).sum().item()
-                stats["top5"][layer] += sum(t in row for t, row in zip(target.tolist(), logits.topk(5).indices.tolist()))
+                top5 = logits.topk(5).indices.tolist()
+                stats["top5"][layer] += sum(t in row for t, row in zip(target.tolist(), top5))
                 stats["ce"][layer] += -logp[torch.arange(len(target)), target].sum().item()
                 stats["agree"][layer] += (logits.argmax(-1) == final).sum().item()
             n += len(target)

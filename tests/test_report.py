@@ -9,7 +9,6 @@ import subprocess
 import numpy as np
 import pandas as pd
 import pytest
-
 from layerlens import report, stats
 
 # main scores (fractions) per model, task, seed

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from helpers import REPO, make_glue_tsv, make_tiny_bert
 
 pytestmark = pytest.mark.e2e

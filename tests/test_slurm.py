@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from helpers import REPO, check_outputs, write_config
 
 START = REPO / "tests" / "slurm" / "start_slurm.sh"

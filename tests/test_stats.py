@@ -4,10 +4,9 @@ import math
 
 import numpy as np
 import pytest
+from layerlens import stats, tasks
 from scipy import stats as sps
 from sklearn import metrics as skm
-
-from layerlens import stats, tasks
 
 
 @pytest.mark.parametrize("diffs", [[0.5, 1.2, -0.3, 0.8, 1.1], [1.0, 2.0, 3.0], [-2.0, 0.5, 0.1, -0.7, 0.3, -1.2, 0.4]])

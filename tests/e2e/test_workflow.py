@@ -7,7 +7,6 @@ import sys
 import pandas as pd
 import pytest
 import yaml
-
 from helpers import REPO, check_outputs, make_tiny_bert, write_config
 
 pytestmark = pytest.mark.e2e

@@ -46,6 +46,11 @@ def validate(config: dict, *, workdir: str | Path = ".") -> dict:
 
 def load(path: str | Path, *, workdir: str | Path = ".") -> dict:
     """Read a YAML config file and validate it (for use outside Snakemake: tests, benchmarks)."""
+    return validate(check_yaml(path), workdir=workdir)
+
+
+def check_yaml(path: str | Path) -> dict:
+    """The mapping in a YAML config file; an :class:`InputError` naming the file (and the line) otherwise."""
     import yaml
 
     path = Path(path)
@@ -57,7 +62,7 @@ def load(path: str | Path, *, workdir: str | Path = ".") -> dict:
         raise InputError(path, f"malformed YAML: {e}") from None
     if not isinstance(config, dict):
         raise InputError(path, "the config must be a YAML mapping (key: value)")
-    return validate(config, workdir=workdir)
+    return config
 
 
 def _validate_schema(config: dict) -> None:

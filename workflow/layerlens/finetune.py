@@ -103,8 +103,14 @@ def finetune(model_dir: str | Path, tokenized_dir: str | Path, out_dir: str | Pa
     """
     import torch
     from datasets import load_from_disk
-    from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding,
-                              TrainerCallback, TrainingArguments, set_seed)
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        TrainerCallback,
+        TrainingArguments,
+        set_seed,
+    )
     from transformers.trainer_utils import get_last_checkpoint
 
     from .checkpoint import SafeTrainer, TimedCheckpoints, mean_loss

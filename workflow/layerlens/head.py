@@ -51,7 +51,8 @@ OBJECTIVES = {
 # --- text ------------------------------------------------------------------------------------------------
 
 
-def fit_sentences(glue_dirs: dict[str, str | Path], n: int, seed: int, exclude: Sequence[str] = ()) -> tuple[list[str], dict]:
+def fit_sentences(glue_dirs: dict[str, str | Path], n: int, seed: int,
+                  exclude: Sequence[str] = ()) -> tuple[list[str], dict]:
     """Up to ``n`` distinct sentences from the train splits of the tasks, minus ``exclude``, shuffled by ``seed``.
 
     Returns the sentences and counts (available, excluded as probe sentences) for the record."""

@@ -153,7 +153,8 @@ def _paired_diffs(variant: dict[int, float], base: dict[int, float]) -> list[flo
             if math.isfinite(variant[s]) and math.isfinite(base[s])]
 
 
-SIG_COLUMNS = ["variant", "base", "task", "delta", "delta_sd", "n_pairs", "d_z", "p_seeds", "p_seeds_holm", "seeds_needed",
+SIG_COLUMNS = ["variant", "base", "task", "delta", "delta_sd", "n_pairs", "d_z", "p_seeds", "p_seeds_holm",
+               "seeds_needed",
                "boot_delta", "boot_lo", "boot_hi", "p_boot", "p_boot_holm", "survives_boot", "survives_seeds"]
 
 
@@ -261,7 +262,8 @@ def write_glue_report(summary: pd.DataFrame, significance: pd.DataFrame, tasks: 
         })
         lines += [
             "## Variant minus base", "",
-            "Δ ± sd (seeds): mean and sd of the per-seed differences (same seed = same classifier-head initialisation and data "
+            "Δ ± sd (seeds): mean and sd of the per-seed differences (same seed = same classifier-head "
+            "initialisation and data "
             "order); d_z: that mean over the differences' sd; p seeds: exact two-sided sign-flip test; seeds "
             f"needed: seeds for which a paired t-test detects an effect of this d_z with {power:.0%} power at alpha = "
             f"{alpha} (never fewer than {min_seeds}). Δ bootstrap: resampling the dev examples, all seeds on the "

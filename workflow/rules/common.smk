@@ -1,17 +1,23 @@
-# Shared by every rule file: config validation, the grid, paths, wildcard constraints, job environment.
+# Shared by the stage files: config validation, the grid, paths, wildcard constraints, job environment, and
+# every input function (Snakemake's best practice: functions live here, the stage files hold only rules).
 
 import os
 import re
-import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
+from layerlens import config as llconfig
+from layerlens.errors import LayerLensError
+from layerlens.runtime import cache_env
 
-from layerlens import config as llconfig  # noqa: E402
-from layerlens.errors import LayerLensError  # noqa: E402
-from layerlens.runtime import cache_env  # noqa: E402
+if workflow.overwrite_configfiles and not workflow.config_settings.replace_workflow_config:
+    # `--configfile` alone *extends* config.yaml: its models and variants would join the user's own
+    raise WorkflowError(
+        "--configfile needs --replace-workflow-config, so that your config replaces config.yaml instead of "
+        "being merged into it (profiles/default, profiles/local and profiles/slurm set it; a profile of your "
+        "own needs `replace-workflow-config: true`)"
+    )
 
 try:
     llconfig.validate(config)  # snakemake.utils.validate against the schema, then semantic checks
@@ -80,3 +86,34 @@ def tokenized_dir(model, task):
 def head_dir(name):
     """The fitted head a model or variant is probed with (its base's), or None for a pretrained head."""
     return f"resources/heads/{base_of(name)}" if llconfig.head_of(config, name) == "fit" else None
+
+
+def glue_tsv_inputs(wildcards):
+    """The classic TSV files of a task (so a changed file reruns its download), or none for the Hub."""
+    if config["glue"]["source"] != "tsv":
+        return []
+    root = Path(config["glue"]["dir"])
+    return [str(root / rel) for rel in llconfig.TSV_FILES[wildcards.task].values()]
+
+
+def probe_inputs(wildcards):
+    """The model folder a probe reads (its base's, for a probe-only variant), its sentences, its fitted head."""
+    inputs = {"model": probe_input(wildcards.model), "sentences": "results/probe/sentences.tsv"}
+    if head_dir(wildcards.model):
+        inputs["head"] = head_dir(wildcards.model)
+    return inputs
+
+
+def output_change_inputs(wildcards):
+    v = wildcards.variant
+    inputs = {"base": model_dir(base_of(v)), "sentences": "results/probe/sentences.tsv"}
+    if llconfig.is_materialized(config, v):
+        inputs["variant"] = model_dir(v)
+    if head_dir(v):
+        inputs["head"] = head_dir(v)
+    return inputs
+
+
+def cells(pattern):
+    """One path per fine-tuning cell: model x task x seed."""
+    return expand(pattern, finetuned=FINETUNED, task=TASKS, seed=SEEDS)

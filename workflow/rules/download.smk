@@ -4,23 +4,16 @@
 rule download_model:
     output:
         directory("resources/models/{base}"),
-    params:
-        source=lambda wc: config["models"][wc.base]["source"],
-        revision=lambda wc: config["models"][wc.base]["revision"],
     log:
         "results/logs/download/model_{base}.log",
     localrule: True
     conda:
         TORCH_ENV
+    params:
+        source=lambda wc: config["models"][wc.base]["source"],
+        revision=lambda wc: config["models"][wc.base]["revision"],
     script:
         "../scripts/download_model.py"
-
-
-def glue_tsv_inputs(wildcards):
-    if config["glue"]["source"] != "tsv":
-        return []
-    root = Path(config["glue"]["dir"])
-    return [str(root / rel) for rel in llconfig.TSV_FILES[wildcards.task].values()]
 
 
 rule download_glue:
@@ -28,15 +21,15 @@ rule download_glue:
         glue_tsv_inputs,
     output:
         directory("resources/glue/{task}"),
-    params:
-        source=config["glue"]["source"],
-        tsv_dir=config["glue"]["dir"],
-        revision=config["glue"]["revision"],
     log:
         "results/logs/download/glue_{task}.log",
     localrule: True
     conda:
         TORCH_ENV
+    params:
+        source=config["glue"]["source"],
+        tsv_dir=config["glue"]["dir"],
+        revision=config["glue"]["revision"],
     script:
         "../scripts/download_glue.py"
 

@@ -11,11 +11,11 @@ rule tokenize:
         "results/logs/tokenize/{base}_{task}_len{max_length}.log",
     benchmark:
         "results/benchmarks/tokenize/{base}_{task}_len{max_length}.tsv"
+    conda:
+        TORCH_ENV
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        TORCH_ENV
     script:
         "../scripts/tokenize_task.py"
 
@@ -27,18 +27,18 @@ rule finetune:
     output:
         metrics="results/finetune/{finetuned}/{task}/seed{seed}/metrics.json",
         predictions="results/finetune/{finetuned}/{task}/seed{seed}/predictions.tsv",
-    params:
-        hp=lambda wc: finetune_params(wc.task),
     log:
         "results/logs/finetune/{finetuned}/{task}/seed{seed}.log",
     benchmark:
         "results/benchmarks/finetune/{finetuned}/{task}/seed{seed}.tsv"
+    conda:
+        TORCH_ENV
     threads: 2
     resources:
         gpu=1,
         mem_mb=16000,
         runtime=240,
-    conda:
-        TORCH_ENV
+    params:
+        hp=lambda wc: finetune_params(wc.task),
     script:
         "../scripts/finetune.py"

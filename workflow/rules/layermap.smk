@@ -7,17 +7,17 @@ rule build_variant:
         base=lambda wc: model_dir(base_of(wc.built_variant)),
     output:
         directory("resources/models/{built_variant}"),
-    params:
-        spec=lambda wc: config["variants"][wc.built_variant],
-        base=lambda wc: base_of(wc.built_variant),
     log:
         "results/logs/layermap/{built_variant}.log",
     benchmark:
         "results/benchmarks/layermap/{built_variant}.tsv"
+    conda:
+        TORCH_ENV
     resources:
         mem_mb=8000,
         runtime=20,
-    conda:
-        TORCH_ENV
+    params:
+        spec=lambda wc: config["variants"][wc.built_variant],
+        base=lambda wc: base_of(wc.built_variant),
     script:
         "../scripts/build_variant.py"

@@ -7,15 +7,15 @@ rule probe_sentences:
         glue=expand("resources/glue/{task}", task=TASKS),
     output:
         "results/probe/sentences.tsv",
-    params:
-        tasks=TASKS,
-        n=config["probe"]["sentences"],
     log:
         "results/logs/probe/sentences.log",
     benchmark:
         "results/benchmarks/probe/sentences.tsv"
     conda:
         TORCH_ENV
+    params:
+        tasks=TASKS,
+        n=config["probe"]["sentences"],
     script:
         "../scripts/probe_sentences.py"
 
@@ -29,39 +29,21 @@ rule fit_head:
         probe_sentences="results/probe/sentences.tsv",
     output:
         directory("resources/heads/{fit_base}"),
-    params:
-        fit=config["probe"]["fit"],
-        tasks=llconfig.fit_tasks(config),
     log:
         "results/logs/probe/fit_head_{fit_base}.log",
     benchmark:
         "results/benchmarks/probe/fit_head_{fit_base}.tsv"
+    conda:
+        TORCH_ENV
     threads: 2
     resources:
         mem_mb=8000,
         runtime=60,
-    conda:
-        TORCH_ENV
+    params:
+        fit=config["probe"]["fit"],
+        tasks=llconfig.fit_tasks(config),
     script:
         "../scripts/fit_head.py"
-
-
-def probe_inputs(wildcards):
-    """The model folder a probe reads (its base's, for a probe-only variant), its sentences, its fitted head."""
-    inputs = {"model": probe_input(wildcards.model), "sentences": "results/probe/sentences.tsv"}
-    if head_dir(wildcards.model):
-        inputs["head"] = head_dir(wildcards.model)
-    return inputs
-
-
-def output_change_inputs(wildcards):
-    v = wildcards.variant
-    inputs = {"base": model_dir(base_of(v)), "sentences": "results/probe/sentences.tsv"}
-    if llconfig.is_materialized(config, v):
-        inputs["variant"] = model_dir(v)
-    if head_dir(v):
-        inputs["head"] = head_dir(v)
-    return inputs
 
 
 rule probe:
@@ -76,20 +58,20 @@ rule probe:
             subcategory="per model",
             labels={"model": "{model}", "figure": "per-layer probe"},
         ),
-    params:
-        probe={k: v for k, v in config["probe"].items() if k != "fit"},  # fit settings change the head, not this
-        variant=lambda wc: virtual_spec(wc.model),
-        base=lambda wc: base_of(wc.model),
     log:
         "results/logs/probe/{model}.log",
     benchmark:
         "results/benchmarks/probe/{model}.tsv"
+    conda:
+        TORCH_ENV
     threads: 2
     resources:
         mem_mb=8000,
         runtime=60,
-    conda:
-        TORCH_ENV
+    params:
+        probe={k: v for k, v in config["probe"].items() if k != "fit"},  # fit settings change the head, not this
+        variant=lambda wc: virtual_spec(wc.model),
+        base=lambda wc: base_of(wc.model),
     script:
         "../scripts/probe.py"
 
@@ -99,19 +81,19 @@ rule output_change:
         unpack(output_change_inputs),
     output:
         "results/probe/change/{variant}.csv",
-    params:
-        probe={k: v for k, v in config["probe"].items() if k != "fit"},
-        variant=lambda wc: virtual_spec(wc.variant),
-        base=lambda wc: base_of(wc.variant),
     log:
         "results/logs/probe/change_{variant}.log",
     benchmark:
         "results/benchmarks/probe/change_{variant}.tsv"
+    conda:
+        TORCH_ENV
     threads: 2
     resources:
         mem_mb=8000,
         runtime=60,
-    conda:
-        TORCH_ENV
+    params:
+        probe={k: v for k, v in config["probe"].items() if k != "fit"},
+        variant=lambda wc: virtual_spec(wc.variant),
+        base=lambda wc: base_of(wc.variant),
     script:
         "../scripts/output_change.py"

@@ -6,8 +6,13 @@ rule report_probe:
     input:
         expand("results/probe/{model}.csv", model=MODELS),
     output:
-        csv=report("results/report/probe.csv", caption="../report/probe_table.rst", category="1. Layer probe",
-                   subcategory="tables", labels={"table": "all models x layers"}),
+        csv=report(
+            "results/report/probe.csv",
+            caption="../report/probe_table.rst",
+            category="1. Layer probe",
+            subcategory="tables",
+            labels={"table": "all models x layers"},
+        ),
         md="results/report/probe.md",
         tex="results/report/probe.tex",
     log:
@@ -24,18 +29,22 @@ rule probe_family_figure:
     input:
         lambda wc: expand("results/probe/{model}.csv", model=[wc.base] + llconfig.variants_of(config, wc.base)),
     output:
-        png=report("results/report/probe_{base}.png", caption="../report/probe_family.rst",
-                   category="1. Layer probe", subcategory="figures",
-                   labels={"figure": "base and variants", "base": "{base}"}),
+        png=report(
+            "results/report/probe_{base}.png",
+            caption="../report/probe_family.rst",
+            category="1. Layer probe",
+            subcategory="figures",
+            labels={"figure": "base and variants", "base": "{base}"},
+        ),
         pdf="results/report/probe_{base}.pdf",
-    params:
-        variants=lambda wc: llconfig.variants_of(config, wc.base),
     log:
         "results/logs/report/probe_{base}.log",
     benchmark:
         "results/benchmarks/report/probe_{base}.tsv"
     conda:
         REPORT_ENV
+    params:
+        variants=lambda wc: llconfig.variants_of(config, wc.base),
     script:
         "../scripts/probe_family_figure.py"
 
@@ -44,12 +53,20 @@ rule report_output_change:
     input:
         expand("results/probe/change/{variant}.csv", variant=VARIANTS),
     output:
-        csv=report("results/report/output_change.csv", caption="../report/output_change_table.rst",
-                   category="2. Output change", labels={"table": "variant vs base"}),
+        csv=report(
+            "results/report/output_change.csv",
+            caption="../report/output_change_table.rst",
+            category="2. Output change",
+            labels={"table": "variant vs base"},
+        ),
         md="results/report/output_change.md",
         tex="results/report/output_change.tex",
-        png=report("results/report/output_change.png", caption="../report/output_change.rst",
-                   category="2. Output change", labels={"figure": "against the layer touched"}),
+        png=report(
+            "results/report/output_change.png",
+            caption="../report/output_change.rst",
+            category="2. Output change",
+            labels={"figure": "against the layer touched"},
+        ),
         pdf="results/report/output_change.pdf",
     log:
         "results/logs/report/output_change.log",
@@ -61,38 +78,53 @@ rule report_output_change:
         "../scripts/report_output_change.py"
 
 
-def cells(pattern):
-    return expand(pattern, finetuned=FINETUNED, task=TASKS, seed=SEEDS)
-
-
 rule report_glue:
     input:
         metrics=cells("results/finetune/{finetuned}/{task}/seed{seed}/metrics.json"),
         predictions=cells("results/finetune/{finetuned}/{task}/seed{seed}/predictions.tsv"),
         benchmarks=cells("results/benchmarks/finetune/{finetuned}/{task}/seed{seed}.tsv"),
     output:
-        csv=report("results/report/glue.csv", caption="../report/glue_table.rst", category="3. GLUE",
-                   subcategory="tables", labels={"table": "scores (mean, sd, CI over seeds)"}),
+        csv=report(
+            "results/report/glue.csv",
+            caption="../report/glue_table.rst",
+            category="3. GLUE",
+            subcategory="tables",
+            labels={"table": "scores (mean, sd, CI over seeds)"},
+        ),
         md="results/report/glue.md",
         tex="results/report/glue.tex",
-        significance=report("results/report/significance.csv", caption="../report/significance.rst",
-                            category="3. GLUE", subcategory="tables", labels={"table": "variant vs base: tests"}),
-        deltas=report("results/report/glue_deltas.png", caption="../report/glue_deltas.rst", category="3. GLUE",
-                      subcategory="figures", labels={"figure": "variant - base per task"}),
+        significance=report(
+            "results/report/significance.csv",
+            caption="../report/significance.rst",
+            category="3. GLUE",
+            subcategory="tables",
+            labels={"table": "variant vs base: tests"},
+        ),
+        deltas=report(
+            "results/report/glue_deltas.png",
+            caption="../report/glue_deltas.rst",
+            category="3. GLUE",
+            subcategory="figures",
+            labels={"figure": "variant - base per task"},
+        ),
         deltas_pdf="results/report/glue_deltas.pdf",
-        cost=report("results/report/cost.csv", caption="../report/cost.rst", category="4. Cost",
-                    labels={"table": "per model x task"}),
+        cost=report(
+            "results/report/cost.csv",
+            caption="../report/cost.rst",
+            category="4. Cost",
+            labels={"table": "per model x task"},
+        ),
         cost_md="results/report/cost.md",
-    params:
-        bases={m: base_of(m) for m in FINETUNED},
-        tasks=TASKS,
-        seeds=SEEDS,
-        statistics=config["statistics"],
     log:
         "results/logs/report/glue.log",
     benchmark:
         "results/benchmarks/report/glue.tsv"
     conda:
         REPORT_ENV
+    params:
+        bases={m: base_of(m) for m in FINETUNED},
+        tasks=TASKS,
+        seeds=SEEDS,
+        statistics=config["statistics"],
     script:
         "../scripts/report_glue.py"

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from ..errors import InputError
-from .base import FamilyAdapter
 from .albert import AlbertAdapter
+from .base import FamilyAdapter
 from .bert import BertAdapter
 from .deberta import DebertaV2Adapter
 from .distilbert import DistilBertAdapter
