@@ -151,8 +151,8 @@ def test_probe_files_record_the_head(bert_encoder, fitted, tmp_path):
     (tmp_path / "s.tsv").write_text("task\tidx\tcolumn\tsentence\n" + "".join(
         f"rte\t{i}\tsentence1\t{s}\n" for i, s in enumerate(SENTENCES)))
     settings = {"max_length": 64, "batch_size": 8, "chunk_tokens": 256, "bootstrap": 0}
-    probe.probe_to_files(tmp_path / "m", tmp_path / "s.tsv", tmp_path / "p.csv", tmp_path / "p.png",
-                         model_name="m", settings=settings, head_dir=out)
+    probe.probe_to_file(tmp_path / "m", tmp_path / "s.tsv", tmp_path / "p.csv", model_name="m", settings=settings,
+                        head_dir=out)
     import pandas as pd
 
     assert set(pd.read_csv(tmp_path / "p.csv")["head"]) == {"fit"}

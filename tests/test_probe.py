@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 from helpers import sentence
-from layerlens import layermap, probe
+from layerlens import layermap, probe, report
 from layerlens.errors import InputError
 from transformers import AutoModelForMaskedLM, AutoTokenizer
 
@@ -115,7 +115,7 @@ def test_checkpoint_without_mlm_head_gets_a_clear_error(tiny_bert, tmp_path):
 
 def test_plot(tiny_bert, tmp_path):
     table = probe.run_probe(tiny_bert, SENTENCES[:5], model_name="tiny", bootstrap=50)
-    probe.plot_probe(table, tmp_path / "p.png")
+    report.plot_probe(table, tmp_path / "p.png")
     assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
 
 

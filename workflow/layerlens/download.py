@@ -23,15 +23,11 @@ from pathlib import Path
 from .config import TSV_FILES
 from .errors import InputError, NetworkError
 from .io import atomic_dir, sha256_file
-from .layermap import PICKLE_SUFFIXES, weight_files
 from .manifest import MANIFEST, write_manifest
+from .modelfiles import MODEL_PATTERNS, PICKLE_SUFFIXES, weight_files
 from .tasks import get_task
 
 HUB_GLUE = "nyu-mll/glue"
-#: files taken from a model repo or folder: weights (safetensors only), configs, tokenizers
-MODEL_PATTERNS = ["*.safetensors", "*.safetensors.index.json", "config.json", "tokenizer.json",
-                  "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "vocab.json", "merges.txt",
-                  "spm.model", "sentencepiece.bpe.model", "*.model", "added_tokens.json"]
 
 OFFLINE_HELP = (
     "Cannot reach the Hugging Face Hub. Download on a machine with internet access (a login node: the download "
@@ -69,7 +65,7 @@ def _copy_local_model(src: Path, dst: Path) -> None:
     for f in sorted(src.iterdir()):
         if not f.is_file() or f.suffix in PICKLE_SUFFIXES or f.name == MANIFEST:
             continue
-        if any(f.match(p) for p in MODEL_PATTERNS) or f.name in ("layer_map.json", "generation_config.json"):
+        if any(f.match(p) for p in MODEL_PATTERNS):
             shutil.copy2(f, dst / f.name)
 
 
@@ -86,7 +82,7 @@ def _snapshot_hub_model(repo: str, revision: str, dst: Path) -> str:
         raise InputError(f"hub:{repo}@{revision}",
                          "ships no safetensors weights" + (f" (only {', '.join(pickles)})" if pickles else "")
                          + "; layerlens never loads a pickle. Pick a revision with model.safetensors.")
-    snapshot_download(repo, revision=info.sha, local_dir=dst, allow_patterns=MODEL_PATTERNS)
+    snapshot_download(repo, revision=info.sha, local_dir=dst, allow_patterns=list(MODEL_PATTERNS))
     cache = dst / ".cache"
     if cache.exists():
         shutil.rmtree(cache)

@@ -20,21 +20,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .config import RUNTIME_KEYS
 from .errors import InputError
-from .io import atomic_dir, atomic_path, read_json, sha256_file, sha256_text, write_json
+from .io import atomic_dir, atomic_path, sha256_file, sha256_text, write_json
 from .manifest import MANIFEST, verify, write_manifest
+from .modelfiles import tokenizer_fingerprint
 from .tasks import compute_metrics, get_task, task_score
 
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
-                   "vocab.json", "merges.txt", "spm.model", "sentencepiece.bpe.model", "added_tokens.json")
-
-
 # --- tokenization ----------------------------------------------------------------------------------------
-
-
-def tokenizer_fingerprint(model_dir: str | Path) -> dict:
-    model_dir = Path(model_dir)
-    return {f: sha256_file(model_dir / f) for f in TOKENIZER_FILES if (model_dir / f).is_file()}
 
 
 def tokenize_task(glue_dir: str | Path, tokenizer_dir: str | Path, out_dir: str | Path, task: str,
@@ -85,8 +78,7 @@ def run_key(model_dir, tokenized_dir, task: str, seed: int, params: dict) -> str
     A checkpoint is only ever resumed by a job with the same key."""
     import json
 
-    settings = {k: v for k, v in params.items() if k not in ("keep_weights", "logging_steps",
-                                                              "checkpoint_steps", "checkpoint_minutes")}
+    settings = {k: v for k, v in params.items() if k not in RUNTIME_KEYS}
     blob = json.dumps({"model": sha256_file(Path(model_dir) / MANIFEST),
                        "data": sha256_file(Path(tokenized_dir) / MANIFEST),
                        "task": task, "seed": seed, "params": settings}, sort_keys=True)
@@ -273,6 +265,3 @@ def _device_name() -> str:
 
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
-
-def read_metrics(path: str | Path) -> dict:
-    return read_json(path)

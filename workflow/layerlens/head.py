@@ -36,7 +36,8 @@ from pathlib import Path
 from typing import Sequence
 
 from .errors import InputError
-from .io import atomic_dir, read_json, sha256_file, write_json
+from .io import atomic_dir, write_json
+from .modelfiles import weights_sha256
 
 HEAD_FILE = "head.safetensors"
 INFO_FILE = "head.json"
@@ -160,7 +161,6 @@ def fit_head(model_dir: str | Path, sentences: Sequence[str], out_dir: str | Pat
     from transformers import AutoModelForMaskedLM, AutoTokenizer
 
     from .families import adapter_for_dir
-    from .layermap import weight_files
     from .manifest import write_manifest
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -218,7 +218,7 @@ def fit_head(model_dir: str | Path, sentences: Sequence[str], out_dir: str | Pat
     tail = max(1, min(10, len(losses)))
     info = {
         "model_dir": str(model_dir),
-        "model_weights_sha256": {f.name: sha256_file(f) for f in weight_files(model_dir)},
+        "model_weights_sha256": weights_sha256(model_dir),
         "family": adapter.name,
         "objective": objective,
         "objective_text": OBJECTIVES[objective].format(p=mlm_probability),
@@ -259,10 +259,6 @@ def mask_tokens(input_ids, candidates, mask_id: int, vocab_size: int, probabilit
     swap = selected & (roll >= 0.8) & (roll < 0.9)
     inputs[swap] = torch.randint(vocab_size, input_ids.shape, generator=gen)[swap]
     return inputs, selected
-
-
-def read_head_info(head_dir: str | Path) -> dict:
-    return read_json(Path(head_dir) / INFO_FILE)
 
 
 def fit_head_to_dir(model_dir, glue_dirs: dict[str, str | Path], probe_sentences_tsv, out_dir, *, settings: dict,

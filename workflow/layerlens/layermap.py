@@ -22,11 +22,10 @@ from typing import Iterable, Sequence
 
 from .errors import InputError
 from .families import adapter_for_dir, read_model_config
-from .io import atomic_dir, read_json, sha256_file, write_json
+from .io import atomic_dir, read_json, write_json
 from .manifest import MANIFEST, verify, write_manifest
+from .modelfiles import PICKLE_SUFFIXES, WEIGHT_SUFFIXES, load_state_dict, weights_sha256
 
-WEIGHT_SUFFIXES = (".safetensors",)
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".h5", ".msgpack")
 PROVENANCE_FILE = "layer_map.json"
 
 _ITEM = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
@@ -182,32 +181,6 @@ def describe(layers: Sequence[int], num_layers: int) -> dict:
 # --- building --------------------------------------------------------------------------------------------
 
 
-def weight_files(model_dir: str | Path) -> list[Path]:
-    """The safetensors files of a model folder; refuse pickle-only checkpoints."""
-    model_dir = Path(model_dir)
-    files = sorted(p for p in model_dir.iterdir() if p.suffix in WEIGHT_SUFFIXES)
-    if files:
-        return files
-    pickles = sorted(p.name for p in model_dir.iterdir() if p.suffix in PICKLE_SUFFIXES)
-    if pickles:
-        raise InputError(
-            model_dir,
-            f"only pickle weights ({', '.join(pickles)}); layerlens loads safetensors only, never a pickle. "
-            "Convert the checkpoint once in a trusted environment (load it and call save_pretrained(..., "
-            "safe_serialization=True)) or use a Hub revision that ships model.safetensors.",
-        )
-    raise InputError(model_dir, "no weights (*.safetensors) in the model folder")
-
-
-def load_state_dict(model_dir: str | Path) -> dict:
-    from safetensors.torch import load_file
-
-    state = {}
-    for f in weight_files(model_dir):
-        state.update(load_file(str(f)))
-    return state
-
-
 def build_variant(base_dir: str | Path, out_dir: str | Path, layers: Sequence[int], *,
                   base_name: str = "", variant_name: str = "") -> dict:
     """Write the variant of ``base_dir`` with layer map ``layers`` to ``out_dir`` (atomically).
@@ -244,7 +217,7 @@ def build_variant(base_dir: str | Path, out_dir: str | Path, layers: Sequence[in
         "num_layers": len(layers),
         "layers": list(layers),
         "layers_spec": format_layers(layers),
-        "base_weights_sha256": {f.name: sha256_file(f) for f in weight_files(base_dir)},
+        "base_weights_sha256": weights_sha256(base_dir),
     }
     provenance.update(adapter.provenance_notes(config, layers))
     new_config["layerlens_layer_map"] = {k: provenance[k] for k in ("base", "layers", "base_num_layers")}

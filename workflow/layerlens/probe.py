@@ -251,10 +251,10 @@ def _source_layers(model_dir, n_hidden: int) -> list[int]:
     return [0] + [s + 1 for s in layers]
 
 
-def probe_to_files(model_dir, sentences_tsv, out_csv, out_png, *, model_name: str, settings: dict,
+def probe_to_file(model_dir, sentences_tsv, out_csv, *, model_name: str, settings: dict,
                    variant: dict | None = None, base_name: str = "",
                    head_dir: str | Path | None = None) -> pd.DataFrame:
-    """The probe rule: verify the model (and fitted head) folders, probe, write the CSV and the figure.
+    """The probe rule: verify the model (and fitted head) folders, probe, write the CSV.
 
     With ``variant`` (a probe-only variant's config entry), ``model_dir`` is its base and the variant is built
     in a scratch folder first. With ``head_dir``, every layer goes through that fitted head instead of the
@@ -277,7 +277,6 @@ def probe_to_files(model_dir, sentences_tsv, out_csv, out_png, *, model_name: st
                           head_dir=head_dir)
     with atomic_path(out_csv) as tmp:
         table.to_csv(tmp, index=False)
-    plot_probe(table, out_png)
     return table
 
 
@@ -373,40 +372,3 @@ def output_change_to_file(base_dir, variant_dir, sentences_tsv, out_csv, *, vari
     with atomic_path(out_csv) as tmp:
         table.to_csv(tmp, index=False)
     return table
-
-
-# --- figure ----------------------------------------------------------------------------------------------
-
-
-def plot_probe(table: pd.DataFrame, path: str | Path, title: str | None = None) -> None:
-    """Top-1, top-5 and agreement with the last layer against depth, with the top-1 interval shaded."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.0), constrained_layout=True)
-    x = table["layer"]
-    ax.fill_between(x, table["top1_lo"], table["top1_hi"], alpha=0.25, color="C0", linewidth=0)
-    ax.plot(x, table["top1"], "o-", color="C0", label="top-1 = input token")
-    ax.plot(x, table["top5"], "s--", color="C1", label="input token in top-5")
-    ax.plot(x, table["agree_last"], "^:", color="C2", label="top-1 agrees with last layer")
-    ax.set_xlabel("hidden layer (0 = embedding output)")
-    ax.set_ylabel("share of input tokens")
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_xticks(list(x))
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower left", fontsize=8)
-    n_tok = int(table["n_tokens"].iloc[0])
-    head = "fitted MLM head" if table["head"].iloc[0] == "fit" else "MLM head"
-    ax.set_title(title or f"{table['model'].iloc[0]}: {head} on every layer ({n_tok} tokens)", fontsize=10)
-    _save_fig(fig, path)
-    plt.close(fig)
-
-
-def _save_fig(fig, path) -> None:
-    from .io import atomic_path
-
-    path = Path(path)
-    with atomic_path(path, suffix=path.suffix) as tmp:
-        fig.savefig(tmp, dpi=150, format=path.suffix.lstrip("."))

@@ -462,6 +462,26 @@ def save_figure(fig, paths) -> None:
     plt.close(fig)
 
 
+def plot_probe(table: pd.DataFrame, path: str | Path, title: str | None = None) -> None:
+    """Top-1, top-5 and agreement with the last layer against depth, with the top-1 interval shaded."""
+    plt, fig, ax = _figure()
+    x = table["layer"]
+    ax.fill_between(x, table["top1_lo"], table["top1_hi"], alpha=0.25, color="C0", linewidth=0)
+    ax.plot(x, table["top1"], "o-", color="C0", label="top-1 = input token")
+    ax.plot(x, table["top5"], "s--", color="C1", label="input token in top-5")
+    ax.plot(x, table["agree_last"], "^:", color="C2", label="top-1 agrees with last layer")
+    ax.set_xlabel("hidden layer (0 = embedding output)")
+    ax.set_ylabel("share of input tokens")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xticks(list(x))
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left", fontsize=8)
+    n_tok = int(table["n_tokens"].iloc[0])
+    head = "fitted MLM head" if table["head"].iloc[0] == "fit" else "MLM head"
+    ax.set_title(title or f"{table['model'].iloc[0]}: {head} on every layer ({n_tok} tokens)", fontsize=10)
+    save_figure(fig, path)
+
+
 def plot_probe_family(probe: pd.DataFrame, base: str, variants: Sequence[str], paths,
                       metric: str = "top1") -> None:
     """The probe curves of a base and its variants on one plot, against relative depth."""

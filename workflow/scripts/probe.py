@@ -6,10 +6,11 @@ sys.path.insert(0, os.path.join(snakemake.scriptdir, ".."))  # noqa: F821  (the 
 from layerlens.runtime import job  # noqa: E402
 
 with job(snakemake):  # noqa: F821
-    from layerlens.probe import probe_to_files
+    from layerlens.probe import probe_to_file
+    from layerlens.report import plot_probe
 
     smk = snakemake  # noqa: F821
-    probe_to_files(smk.input.model, smk.input.sentences, smk.output.csv, smk.output.png,
-                   model_name=smk.wildcards.model, settings=smk.params.probe, variant=smk.params.variant,
-                   base_name=smk.params.base,
-                   head_dir=smk.input.get("head"))  # a fitted head, for models with `probe: {head: fit}`
+    table = probe_to_file(smk.input.model, smk.input.sentences, smk.output.csv, model_name=smk.wildcards.model,
+                          settings=smk.params.probe, variant=smk.params.variant, base_name=smk.params.base,
+                          head_dir=smk.input.get("head"))  # a fitted head, for models with `probe: {head: fit}`
+    plot_probe(table, smk.output.png)

@@ -70,9 +70,6 @@ class AlbertAdapter(FamilyAdapter):
             "layer_groups": [self.group_of(i, len(layers), groups) for i in range(len(layers))],
         }
 
-    def encoder_layers(self, model):
-        return model.base_model.encoder.albert_layer_groups
-
     def hidden_states(self, model, input_ids, attention_mask):
         states = super().hidden_states(model, input_ids, attention_mask)
         return states[::model.config.inner_group_num]  # one state per group application

@@ -2,8 +2,7 @@
 
 A stage module (probe, layer map, fine-tune) never looks at ``model_type``; it asks the family's adapter:
 
-- where the encoder's layer stack is (``encoder_layers``) and how its tensors are named in a checkpoint
-  (``layer_key``), so a layer map can renumber them;
+- how the encoder's layer tensors are named in a checkpoint (``layer_key``), so a layer map can renumber them;
 - which config key holds the depth (``depth_key``) and what else in the config depends on a layer's index
   (``variant_config``);
 - which layer maps the architecture can express (``check_layer_map``);
@@ -90,14 +89,7 @@ class FamilyAdapter:
         """Whether a checkpoint key or parameter name (of the masked-LM model) belongs to the MLM head."""
         return key.startswith(self.head_prefixes)
 
-    def has_mlm_head(self, keys: Sequence[str]) -> bool:
-        return any(self.is_head_key(k) for k in keys)
-
     # --- modules -----------------------------------------------------------------------------------------
-
-    def encoder_layers(self, model: nn.Module) -> nn.ModuleList:
-        """The encoder's layer stack (default: BERT's ``<base model>.encoder.layer``)."""
-        return model.base_model.encoder.layer
 
     def hidden_states(self, model: nn.Module, input_ids: torch.Tensor,
                       attention_mask: torch.Tensor) -> tuple[torch.Tensor, ...]:

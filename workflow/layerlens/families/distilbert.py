@@ -17,9 +17,6 @@ class DistilBertAdapter(FamilyAdapter):
     layer_key = r"(?:^|\.)transformer\.layer\.(\d+)\."
     head_prefixes = ("vocab_transform.", "vocab_layer_norm.", "vocab_projector.")
 
-    def encoder_layers(self, model):
-        return model.base_model.transformer.layer
-
     def mlm_logits(self, model, hidden):
         h = model.vocab_layer_norm(model.activation(model.vocab_transform(hidden)))
         return model.vocab_projector(h)

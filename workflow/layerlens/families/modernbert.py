@@ -51,12 +51,9 @@ class ModernBertAdapter(FamilyAdapter):
         return {"layer_types": [types[src] for src in layers],
                 "note": "each copied layer keeps its source layer's attention kind (config.layer_types)"}
 
-    def encoder_layers(self, model):
-        return model.base_model.layers
-
     def hidden_states(self, model, input_ids, attention_mask):
         captured = []
-        hook = self.encoder_layers(model)[-1].register_forward_hook(lambda mod, args, out: captured.append(out))
+        hook = model.base_model.layers[-1].register_forward_hook(lambda mod, args, out: captured.append(out))
         try:
             states = super().hidden_states(model, input_ids, attention_mask)
         finally:

@@ -1,0 +1,56 @@
+"""What a model folder holds: which files are weights (safetensors only), which are pickles (refused), which are
+the tokenizer's. One place for these facts, read by the download, the layer maps, the fitted head and the
+tokenization (whose cache key is the tokenizer files' content)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import InputError
+from .io import sha256_file
+
+WEIGHT_SUFFIXES = (".safetensors",)
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".h5", ".msgpack")
+#: every file a Hugging Face tokenizer may be saved as
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "vocab.json",
+                   "merges.txt", "spm.model", "sentencepiece.bpe.model", "added_tokens.json")
+#: files taken from a Hub repo or a local folder: weights (safetensors only), configs, tokenizers
+MODEL_PATTERNS = ("*.safetensors", "*.safetensors.index.json", "config.json", "generation_config.json", "*.model",
+                  "layer_map.json") + TOKENIZER_FILES
+
+
+def weight_files(model_dir: str | Path) -> list[Path]:
+    """The safetensors files of a model folder; refuse pickle-only checkpoints."""
+    model_dir = Path(model_dir)
+    files = sorted(p for p in model_dir.iterdir() if p.suffix in WEIGHT_SUFFIXES)
+    if files:
+        return files
+    pickles = sorted(p.name for p in model_dir.iterdir() if p.suffix in PICKLE_SUFFIXES)
+    if pickles:
+        raise InputError(
+            model_dir,
+            f"only pickle weights ({', '.join(pickles)}); layerlens loads safetensors only, never a pickle. "
+            "Convert the checkpoint once in a trusted environment (load it and call save_pretrained(..., "
+            "safe_serialization=True)) or use a Hub revision that ships model.safetensors.",
+        )
+    raise InputError(model_dir, "no weights (*.safetensors) in the model folder")
+
+
+def weights_sha256(model_dir: str | Path) -> dict[str, str]:
+    """sha256 of each weight file, for provenance records."""
+    return {f.name: sha256_file(f) for f in weight_files(model_dir)}
+
+
+def load_state_dict(model_dir: str | Path) -> dict:
+    from safetensors.torch import load_file
+
+    state = {}
+    for f in weight_files(model_dir):
+        state.update(load_file(str(f)))
+    return state
+
+
+def tokenizer_fingerprint(model_dir: str | Path) -> dict[str, str]:
+    """sha256 of each tokenizer file in ``model_dir``: two folders with the same fingerprint tokenize alike."""
+    model_dir = Path(model_dir)
+    return {f: sha256_file(model_dir / f) for f in TOKENIZER_FILES if (model_dir / f).is_file()}
