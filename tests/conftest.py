@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 
 import pytest
-from helpers import SHARED_GLUE, make_glue_tsv, make_tiny_bert
+from helpers import REPO, SHARED_GLUE, make_glue_tsv, make_tiny_bert
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+#: where the rxnmapper wheel and its converted ALBERT are kept between runs (git-ignored; .ci/run fills it)
+RXN_CACHE = REPO / ".cache" / "rxnmapper"
 
 
 @pytest.fixture(scope="session")
@@ -34,3 +37,15 @@ def shared_glue():
     if not (SHARED_GLUE / "RTE" / "dev.tsv").is_file():
         pytest.skip(f"real GLUE files not found at {SHARED_GLUE} (the ../shared/glue folder of the checkout)")
     return SHARED_GLUE
+
+
+@pytest.fixture(scope="session")
+def rxn_albert():
+    """rxnmapper's pretrained ALBERT masked LM (reaction SMILES), converted to safetensors with a fast tokenizer
+    (see rxn.py); built once under .cache/rxnmapper, skipped, saying how to get it, where the wheel cannot be had."""
+    from rxn import RxnUnavailable, build_rxn_albert
+
+    try:
+        return build_rxn_albert(RXN_CACHE)
+    except RxnUnavailable as e:
+        pytest.skip(f"rxnmapper's ALBERT: {e}")
