@@ -10,7 +10,7 @@ from datasets import load_from_disk
 from layerlens import download, finetune, layermap, tasks
 from layerlens.errors import InputError
 from layerlens.manifest import write_manifest
-from transformers import AutoModelForSequenceClassification, set_seed
+from transformers import AutoModelForSequenceClassification
 
 PARAMS = {"learning_rate": 5e-3, "batch_size": 8, "eval_batch_size": 16, "epochs": 2, "max_length": 32,
           "max_train_samples": 40, "max_eval_samples": 20, "warmup_ratio": 0.1, "weight_decay": 0.01,
@@ -22,6 +22,7 @@ def prepared(tiny_bert, tiny_glue, tmp_path_factory):
     root = tmp_path_factory.mktemp("ft")
     download.fetch_model(str(tiny_bert), "main", root / "models" / "tiny", name="tiny")
     layermap.build_variant(root / "models" / "tiny", root / "models" / "tiny-dup", [0, 1, 2, 2])
+    layermap.build_variant(root / "models" / "tiny", root / "models" / "tiny-id", [0, 1, 2])
     for task in ("rte", "stsb"):
         download.fetch_glue(task, "tsv", root / "glue" / task, tsv_dir=tiny_glue)
         finetune.tokenize_task(root / "glue" / task, root / "models" / "tiny", root / "tok" / task, task, 32)
@@ -43,16 +44,44 @@ def test_tokenized_once_without_padding(prepared, tiny_bert):
     assert "sentence1" not in data["train"].column_names
 
 
-def test_same_seed_same_head_for_base_and_variant(prepared):
-    heads = []
-    for name in ("tiny", "tiny-dup", "tiny"):
-        set_seed(7)
-        m = AutoModelForSequenceClassification.from_pretrained(str(prepared / "models" / name), num_labels=2)
-        heads.append(m.classifier.weight.detach().clone())
-    assert torch.equal(heads[0], heads[1]) and torch.equal(heads[0], heads[2])
-    set_seed(8)
-    other = AutoModelForSequenceClassification.from_pretrained(str(prepared / "models" / "tiny"), num_labels=2)
-    assert not torch.equal(heads[0], other.classifier.weight)
+def test_same_seed_same_head_and_data_order_for_base_and_variant(prepared, tmp_path):
+    """Through finetune() itself: a variant that is the identity map of its base is the same network, so with the
+    same seed it must end with exactly the base's weights (same classifier-head initialisation, dropout and data
+    order); another seed must not."""
+    from safetensors.torch import load_file
+
+    params = {**PARAMS, "epochs": 1, "keep_weights": True}
+    runs = {}
+    for name, model, seed in (("base", "tiny", 7), ("identity", "tiny-id", 7), ("other_seed", "tiny", 8)):
+        finetune.finetune(prepared / "models" / model, prepared / "tok" / "rte", tmp_path / name, task="rte",
+                          seed=seed, params=params)
+        runs[name] = load_file(str(tmp_path / name / "model" / "model.safetensors"))
+    assert runs["base"].keys() == runs["identity"].keys()
+    for key, tensor in runs["base"].items():
+        assert torch.equal(tensor, runs["identity"][key]), key
+    assert not torch.equal(runs["base"]["classifier.weight"], runs["other_seed"]["classifier.weight"])
+
+
+def test_a_half_precision_checkpoint_trains_in_float32(prepared, tmp_path):
+    """transformers 5 loads with dtype="auto": a checkpoint saved in bf16 must still train with float32 master
+    weights (mixed precision is autocast's job), so the trained weights it keeps are float32."""
+    import shutil
+
+    from safetensors.torch import load_file
+
+    half = tmp_path / "bf16"
+    AutoModelForSequenceClassification.from_pretrained(str(prepared / "models" / "tiny"), num_labels=2).to(
+        torch.bfloat16).save_pretrained(str(half))
+    for f in (prepared / "models" / "tiny").iterdir():
+        if f.name.startswith(("vocab", "tokenizer", "special")):
+            shutil.copy(f, half / f.name)
+    assert json.loads((half / "config.json").read_text())["dtype"] == "bfloat16"
+    assert {t.dtype for t in load_file(str(half / "model.safetensors")).values()} == {torch.bfloat16}
+    write_manifest(half, {"kind": "model", "name": "bf16"})
+    finetune.finetune(half, prepared / "tok" / "rte", tmp_path / "cell", task="rte", seed=1,
+                      params={**PARAMS, "epochs": 1, "keep_weights": True})
+    trained = load_file(str(tmp_path / "cell" / "model" / "model.safetensors"))
+    assert {t.dtype for t in trained.values()} == {torch.float32}
 
 
 @pytest.mark.parametrize("task", ["rte", "stsb"])

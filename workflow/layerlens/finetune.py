@@ -21,10 +21,10 @@ import numpy as np
 import pandas as pd
 
 from .config import RUNTIME_KEYS
-from .errors import InputError
+from .errors import ConfigError, InputError
 from .io import atomic_dir, atomic_path, sha256_file, sha256_text, write_json
 from .manifest import MANIFEST, verify, write_manifest
-from .modelfiles import tokenizer_fingerprint
+from .modelfiles import load_pretrained, tokenizer_fingerprint
 from .tasks import compute_metrics, get_task, task_score
 
 # --- tokenization ----------------------------------------------------------------------------------------
@@ -128,10 +128,18 @@ def finetune(model_dir: str | Path, tokenized_dir: str | Path, out_dir: str | Pa
     evals = {s: _first(data[s], params.get("max_eval_samples")) for s in spec.dev_splits}
 
     set_seed(seed)  # before the head is built: same seed, same head, for a base and its variants
-    model, info = AutoModelForSequenceClassification.from_pretrained(
-        str(model_dir), num_labels=spec.num_labels, output_loading_info=True,
-        problem_type="regression" if spec.is_regression else "single_label_classification",
-        attn_implementation=params.get("attention", "sdpa"))
+    attention = params.get("attention", "auto")
+    try:
+        model, info = load_pretrained(
+            AutoModelForSequenceClassification, model_dir, num_labels=spec.num_labels, output_loading_info=True,
+            problem_type="regression" if spec.is_regression else "single_label_classification",
+            # auto: the library's choice, SDPA where the family's class supports it (DeBERTa-v2's does not)
+            **({} if attention == "auto" else {"attn_implementation": attention}))
+    except ValueError as e:
+        if attention == "auto" or "attention" not in str(e):
+            raise
+        raise ConfigError("finetune.attention", f"{attention!r} is not available for {model_dir}: {e}; use auto "
+                                                "(SDPA where the model class supports it, eager otherwise)") from None
 
     use_cuda = torch.cuda.is_available()
     bf16, tf32 = precision_flags(params.get("precision", "auto"))
@@ -224,6 +232,7 @@ def finetune(model_dir: str | Path, tokenized_dir: str | Path, out_dir: str | Pa
         "global_steps": trainer.state.global_step,
         "hyperparameters": params,
         "precision": "bf16" if bf16 else "fp32", "tf32": bool(tf32),
+        "attention": model.config._attn_implementation,
         "newly_initialised": sorted(info["missing_keys"]),
         "device": _device_name(),
         "model_dir": str(model_dir),
