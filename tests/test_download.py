@@ -1,12 +1,14 @@
 """Download stage: the classic TSV layout normalized to the Hub's form, manifests, local models, offline errors."""
 
+import copy
 import json
 import shutil
 
 import pytest
 from datasets import load_from_disk
-from layerlens import download
-from layerlens.errors import InputError, NetworkError
+from layerlens import config as llconfig
+from layerlens import download, tasks
+from layerlens.errors import ConfigError, InputError, NetworkError
 from layerlens.manifest import verify
 
 
@@ -66,6 +68,54 @@ def test_bad_tsv_names_file_and_line(tiny_glue, tmp_path, mutate, words):
         download.fetch_glue("rte", "tsv", tmp_path / "out", tsv_dir=root)
     assert str(f) in str(err.value) and words in str(err.value)
     assert not (tmp_path / "out").exists()  # nothing half-written
+
+
+def test_a_task_added_to_the_registry_alone_is_validated_and_read(tiny_bert, tmp_path, monkeypatch):
+    """One TaskSpec, and nothing else, makes a task: the config accepts it everywhere a task name goes, checks
+    its files, and the download reads them; its metrics and score come from the same spec."""
+    toy = tasks.TaskSpec(
+        "toy", ("claim", "evidence"), ("low", "mid", "high"),
+        (tasks.Metric("accuracy_a", "accuracy", "validation_a"),
+         tasks.Metric("accuracy_b", "accuracy", "validation_b")),
+        tasks.TsvLayout({"train": "TOY/train.tsv", "validation_a": "TOY/dev_a.tsv", "validation_b": "TOY/dev_b.tsv"},
+                        {"claim": "text_a", "evidence": "text_b", "label": "grade"}, "id"),
+        dev_splits=("validation_a", "validation_b"))
+    glue = tmp_path / "glue"
+    (glue / "TOY").mkdir(parents=True)
+    written = {}
+    for split, name, n in (("train", "train", 7), ("validation_a", "dev_a", 4), ("validation_b", "dev_b", 5)):
+        written[split] = [(f"claim {i} of {name}", f"evidence {i}", (i * 2) % 3) for i in range(n)]
+        (glue / "TOY" / f"{name}.tsv").write_text(
+            "id\ttext_a\ttext_b\tgrade\tnote\n"
+            + "".join(f"{i}\t{c}\t{e}\t{g}\tx\n" for i, (c, e, g) in enumerate(written[split])), encoding="utf-8")
+    cfg = {"models": {"tiny": {"source": str(tiny_bert), "probe": {"head": "fit"}}},
+           "glue": {"source": "tsv", "dir": str(glue)}, "tasks": ["toy"], "seeds": [1],
+           "probe": {"fit": {"tasks": ["toy"]}}, "finetune": {"epochs": 3, "per_task": {"toy": {"epochs": 2}}}}
+
+    with pytest.raises(ConfigError, match="'toy' is not one of") as err:  # not registered yet
+        llconfig.validate(copy.deepcopy(cfg))
+    assert err.value.key == "tasks[0]"
+    monkeypatch.setitem(tasks.TASKS, "toy", toy)
+    valid = llconfig.validate(copy.deepcopy(cfg))
+    assert llconfig.glue_tasks(valid) == ["toy"] and llconfig.fit_tasks(valid) == ["toy"]
+    assert llconfig.finetune_params(valid, "toy")["epochs"] == 2
+    (glue / "TOY" / "dev_b.tsv").rename(glue / "TOY" / "dev_b.moved")
+    with pytest.raises(ConfigError, match="lacks TOY/dev_b.tsv \\(toy validation_b\\)") as err:
+        llconfig.validate(copy.deepcopy(cfg))
+    assert err.value.key == "glue.dir"
+    (glue / "TOY" / "dev_b.moved").rename(glue / "TOY" / "dev_b.tsv")
+
+    entry = download.fetch_glue("toy", "tsv", tmp_path / "toy", tsv_dir=glue)
+    assert entry["rows"] == {"train": 7, "validation_a": 4, "validation_b": 5}
+    dsd = load_from_disk(str(tmp_path / "toy"))
+    assert dsd["train"].features["label"].names == ["low", "mid", "high"]
+    for split, rows in written.items():
+        assert dsd[split]["claim"] == [c for c, _, _ in rows] and dsd[split]["evidence"] == [e for _, e, _ in rows]
+        assert dsd[split]["label"] == [g for _, _, g in rows]
+    m = tasks.compute_metrics("toy", {"validation_a": ([0, 1, 2, 0], [0, 1, 1, 0]),
+                                      "validation_b": ([2, 2], [2, 2])})
+    assert m == {"accuracy_a": 0.75, "accuracy_b": 1.0}
+    assert tasks.task_score("toy", m) == pytest.approx(0.875)
 
 
 def test_manifest_catches_a_changed_file(tiny_glue, tmp_path):
