@@ -96,6 +96,7 @@ def _layout(**kw):
     ({"tsv": _layout(columns={"text": "t"})}, "tsv.columns maps ['text']"),
     ({"tsv": _layout(labels="score")}, "the task is classification"),
     ({"label_names": None}, "regression (use 'score')"),
+    ({"tsv": _layout(short_rows="ignore")}, "tsv.short_rows must be one of"),
     ({"tsv": _layout(header=False)}, "tsv.columns must be positions"),
     ({"tsv": _layout(header=False, columns={"text": 3, "label": 1}, width=3)}, "needs tsv.width, larger than"),
     ({"metrics": (tasks.Metric("acc", "accuracy", "test"),)}, "metric acc: kind must be one of"),

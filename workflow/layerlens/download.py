@@ -9,7 +9,8 @@ GLUE
     names and label ids, holding ``train`` and every dev split (MNLI: matched and mismatched). It comes from
     the Hub (``nyu-mll/glue``) or from the classic ``glue_data`` TSV folder, read as the task's
     :class:`~layerlens.tasks.TsvLayout` says. ``manifest.json`` records the source, the commit, the sha256 of
-    each source and output file, and the row counts.
+    each source and output file, the row counts and, from a TSV folder, the rows skipped as malformed: per split,
+    their count and line numbers (only a task whose layout says its files hold such rows skips any; QQP).
 
 Every consumer calls :func:`layerlens.manifest.verify` on a folder before use.
 """
@@ -117,9 +118,14 @@ def fetch_glue(task: str, source: str, out_dir: str | Path, *, tsv_dir: str | Pa
     spec = get_task(task)
     out_dir = Path(out_dir)
     if source == "tsv":
-        dsd, sources = read_glue_tsv(task, tsv_dir)
+        dsd, sources, skipped = read_glue_tsv(task, tsv_dir)
         entry = {"kind": "glue", "task": task, "source": str(Path(tsv_dir).resolve()), "type": "tsv",
-                 "revision": None, "commit": None, "source_files": sources}
+                 "revision": None, "commit": None, "source_files": sources,
+                 "skipped_rows": {split: {"count": len(lines), "lines": lines} for split, lines in skipped.items()}}
+        for split, lines in skipped.items():
+            if lines:
+                print(f"layerlens: {task} {split}: skipped {len(lines)} malformed row(s) of "
+                      f"{spec.tsv.files[split]} (too few fields), at line(s) {lines}", flush=True)
     elif source == "hub":
         dsd, commit = _load_glue_hub(task, revision, cache_dir)
         entry = {"kind": "glue", "task": task, "source": HUB_GLUE, "type": "hub", "revision": revision,
@@ -168,28 +174,31 @@ def _load_glue_hub(task: str, revision: str, cache_dir) -> tuple:
 
 
 def read_glue_tsv(task: str, tsv_dir: str | Path) -> tuple:
-    """Parse one task of the classic glue_data folder into a DatasetDict with the Hub's columns and labels."""
+    """Parse one task of the classic glue_data folder into a DatasetDict with the Hub's columns and labels.
+
+    Returns ``(DatasetDict, {file: sha256}, {split: [line numbers]})``, the last the rows skipped as malformed
+    (see :class:`~layerlens.tasks.TsvLayout`, ``short_rows``)."""
     from datasets import Dataset, DatasetDict
 
     if tsv_dir is None:
         raise InputError("glue.dir", "the tsv source needs glue.dir")
     root = Path(tsv_dir)
     features = glue_features(task)
-    splits, sources = {}, {}
+    splits, sources, skipped = {}, {}, {}
     for split, rel in get_task(task).tsv.files.items():
         path = root / rel
         if not path.is_file():
             raise InputError(path, f"missing ({task} {split}); expected the classic glue_data layout")
-        rows = _read_tsv(task, path)
+        rows, skipped[split] = _read_tsv(task, path)
         if not rows["idx"]:
             raise InputError(path, f"{task} {split} is empty: no data rows; download GLUE again")
         splits[split] = Dataset.from_dict(rows, features=features)
         sources[rel] = sha256_file(path)
-    return DatasetDict(splits), sources
+    return DatasetDict(splits), sources, skipped
 
 
-def _read_tsv(task: str, path: Path) -> dict[str, list]:
-    """The rows of one file: the Hub's columns, and ``idx`` counting the rows read."""
+def _read_tsv(task: str, path: Path) -> tuple[dict[str, list], list[int]]:
+    """The rows of one file (Hub columns, ``idx`` counting the rows read) and the line numbers skipped."""
     spec = get_task(task)
     layout = spec.tsv
     csv.field_size_limit(sys.maxsize)
@@ -209,18 +218,22 @@ def _read_tsv(task: str, path: Path) -> dict[str, list]:
                                       "classic glue_data files as the GLUE download script writes them")
             index = {k: header.index(v) for k, v in layout.columns.items()}
         out: dict[str, list] = {k: [] for k in list(spec.text_columns) + ["label", "idx"]}
+        skipped: list[int] = []
         for n, row in enumerate(reader):
             line = first_line + n
             if not row or row == [""]:
                 continue
             if len(row) < width:
+                if layout.short_rows == "skip":
+                    skipped.append(line)
+                    continue
                 raise InputError(path, f"line {line}: {len(row)} fields, expected {width} (a truncated line?); "
                                       "repair the file or download GLUE again")
             for col in spec.text_columns:
                 out[col].append(row[index[col]])
             out["label"].append(_parse_label(spec, row[index["label"]], path, line))
             out["idx"].append(len(out["idx"]))
-    return out
+    return out, skipped
 
 
 def _parse_label(spec, raw: str, path: Path, line: int):

@@ -8,7 +8,8 @@ report all read it from here. A spec holds
 - the Hub's form (``nyu-mll/glue``): text columns, label names (their order gives the label ids), dev splits;
 - the metrics, each computed on one dev split, and with them the task score;
 - :class:`TsvLayout`: where and how the classic ``glue_data`` folder (GLUE's ``download_glue_data.py``) writes
-  the task: a file per split, header or not, which column holds what, how labels are written.
+  the task: a file per split, header or not, which column holds what, how labels are written, and what a row
+  with too few fields gets.
 
 Adding a task is one entry in :data:`TASKS` (its ``__post_init__`` checks that the entry is consistent) plus its
 files in ``tests/helpers.py:make_glue_tsv``.
@@ -95,6 +96,8 @@ class Metric:
 
 #: how a TSV file writes labels: the Hub's label names; ids 0 .. n-1 (the names are accepted too); a number
 LABEL_FORMATS = ("name", "id", "score")
+#: what a row with fewer fields than the file's width gets (see :class:`TsvLayout`)
+SHORT_ROWS = ("error", "skip")
 
 
 @dataclass(frozen=True)
@@ -112,8 +115,11 @@ class TsvLayout:
         whether the first line is a header; a file without one gives its number of fields per row here (with
         one, the header's length is the width, so MNLI's dev files, with five annotator labels where train.tsv
         has one, need nothing more).
-
-    A row with fewer fields than the width is an error naming the file and the line; extra fields are ignored.
+    ``short_rows``
+        what a row with fewer fields than the width gets. ``error``: the file is damaged, and the reader stops
+        with a message naming the file and the line. ``skip``: the published file is known to hold such rows;
+        each is skipped and its line number recorded in the download's manifest (``skipped_rows``), never
+        silently. Extra fields are ignored either way.
     """
 
     files: Mapping[str, str]
@@ -121,6 +127,7 @@ class TsvLayout:
     labels: str
     header: bool = True
     width: int | None = None
+    short_rows: str = "error"
 
 
 @dataclass(frozen=True)
@@ -143,6 +150,8 @@ class TaskSpec:
                             + ("regression (use 'score')" if self.is_regression else "classification"))
         if self.tsv.labels not in LABEL_FORMATS:
             problems.append(f"tsv.labels must be one of {LABEL_FORMATS}")
+        if self.tsv.short_rows not in SHORT_ROWS:
+            problems.append(f"tsv.short_rows must be one of {SHORT_ROWS}")
         if set(self.tsv.files) != set(self.splits):
             problems.append(f"tsv.files has splits {sorted(self.tsv.files)}, the task {sorted(self.splits)}")
         if set(self.tsv.columns) != set(self.text_columns) | {"label"}:
@@ -203,9 +212,12 @@ TASKS: dict[str, TaskSpec] = {spec.name: spec for spec in (
              TsvLayout(_train_dev("STS-B"), {"sentence1": "sentence1", "sentence2": "sentence2", "label": "score"},
                        "score"),
              label_range=(0.0, 5.0)),
+    # QQP: train.tsv holds rows broken in two by a line break inside a question (e.g. its line 97,931 is a
+    # question's tail, the other question and the label: 3 of the 6 fields; nyu-mll/GLUE-baselines#5). The Hub's
+    # loader (nyu-mll/glue) drops such rows ("Filter out corrupted rows"), as transformers' QqpProcessor did.
     TaskSpec("qqp", ("question1", "question2"), ("not_duplicate", "duplicate"), _on_dev("f1", "accuracy"),
              TsvLayout(_train_dev("QQP"), {"question1": "question1", "question2": "question2",
-                                           "label": "is_duplicate"}, "id")),
+                                           "label": "is_duplicate"}, "id", short_rows="skip")),
     # MNLI: two dev files; they have label1..label5 (annotators) where train.tsv has label1 only
     TaskSpec("mnli", ("premise", "hypothesis"), ("entailment", "neutral", "contradiction"),
              (Metric("accuracy_matched", "accuracy", "validation_matched"),
