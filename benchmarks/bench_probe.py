@@ -67,7 +67,7 @@ def build_models(work: Path, factors) -> dict[int, Path]:
 def sentences(glue_dir: str, n: int) -> list[str]:
     from layerlens import download
 
-    dsd, _ = download.read_glue_tsv("rte", glue_dir)
+    dsd, _, _ = download.read_glue_tsv("rte", glue_dir)
     out = []
     for ex in dsd["validation"]:
         out += [ex["sentence1"], ex["sentence2"]]

@@ -97,7 +97,13 @@ def sentence(rng: random.Random, n: int | None = None) -> str:
 
 def make_glue_tsv(root: Path, tasks=("rte", "mrpc", "sst2", "cola", "stsb", "wnli", "qnli"), n_train: int = 48,
                   n_dev: int = 24, seed: int = 0) -> Path:
-    """A tiny glue_data folder in the classic layout (headers, label formats and quirks as the originals)."""
+    """A tiny glue_data folder in the classic layout (headers, label formats and quirks as the originals).
+
+    MNLI and QQP (not made unless asked for) draw from their own random streams, so asking for them leaves the
+    other tasks' files as they were. MNLI: train.tsv has one annotator label (label1), dev_matched.tsv and
+    dev_mismatched.tsv five (label1..label5), ``n_dev`` and ``n_dev + 3`` rows; label1 differs from gold_label in
+    some rows, as in the original. QQP: ``n_train`` / ``n_dev`` good rows, and in train.tsv the malformed rows of
+    the published file (see :data:`QQP_TRAIN_MALFORMED_LINES`)."""
     rng = random.Random(seed)
     root = Path(root)
 
@@ -149,7 +155,56 @@ def make_glue_tsv(root: Path, tasks=("rte", "mrpc", "sst2", "cola", "stsb", "wnl
                              s1 if score > 2.5 else sentence(rng), score))
             write(f"STS-B/{split}.tsv", ["index", "genre", "filename", "year", "old_index", "source1", "source2",
                                         "sentence1", "sentence2", "score"], rows)
+    if "mnli" in tasks:
+        _write_mnli(write, random.Random(f"{seed}:mnli"), n_train, n_dev)
+    if "qqp" in tasks:
+        _write_qqp(write, random.Random(f"{seed}:qqp"), n_train, n_dev)
     return root
+
+
+MNLI_LABELS = ("entailment", "neutral", "contradiction")
+_MNLI_HEAD = ["index", "promptID", "pairID", "genre", "sentence1_binary_parse", "sentence2_binary_parse",
+              "sentence1_parse", "sentence2_parse", "sentence1", "sentence2"]
+
+
+def _write_mnli(write, rng: random.Random, n_train: int, n_dev: int) -> None:
+    """MNLI's three files with the original headers: train with label1, the dev files with label1..label5."""
+    files = (("train", n_train, 1, ("fiction", "government", "slate", "telephone", "travel")),
+             ("dev_matched", n_dev, 5, ("fiction", "government", "slate", "telephone", "travel")),
+             ("dev_mismatched", n_dev + 3, 5, ("facetoface", "letters", "nineeleven", "oup", "verbatim")))
+    for name, n, annotators, genres in files:
+        rows = []
+        for i in range(n):
+            s1, s2 = sentence(rng), sentence(rng)
+            gold = rng.choice(MNLI_LABELS)
+            # a minority of annotators may disagree with the gold label (label1 included)
+            votes = [gold if rng.random() < 0.7 else rng.choice(MNLI_LABELS) for _ in range(annotators)]
+            prompt = 10000 + i
+            rows.append((i, prompt, f"{prompt}{gold[0]}", rng.choice(genres), f"( {s1} )", f"( {s2} )",
+                         f"(ROOT (S {s1}))", f"(ROOT (S {s2}))", s1, s2, *votes, gold))
+        labels = [f"label{k}" for k in range(1, annotators + 1)]
+        write(f"MNLI/{name}.tsv", _MNLI_HEAD + labels + ["gold_label"], rows)
+
+
+#: the lines of the fixture's QQP/train.tsv (with the default n_train=48) that hold malformed rows: a row split in
+#: two by a line break inside question1 (lines 8-9; the second part starts with a '"', as line 97,931 of the
+#: original does), one split inside question2 (lines 25-26) and a last row cut short (line 54)
+QQP_TRAIN_MALFORMED_LINES = [8, 9, 25, 26, 54]
+
+
+def _write_qqp(write, rng: random.Random, n_train: int, n_dev: int) -> None:
+    header = ["id", "qid1", "qid2", "question1", "question2", "is_duplicate"]
+    for split, n in (("train", n_train), ("dev", n_dev)):
+        rows = []
+        for i in range(n):
+            q1 = sentence(rng)
+            dup = rng.random() < 0.4
+            rows.append((i, 2 * i + 1, 2 * i + 2, q1, q1 if dup else sentence(rng), int(dup)))
+        if split == "train":
+            rows.insert(6, (900, 1801, 1802, sentence(rng) + '\n"', sentence(rng), 0))
+            rows.insert(22, (901, 1803, 1804, sentence(rng), sentence(rng) + "\nand more ?", 1))
+            rows.append((902, 1805, 1806, "a question cut"))
+        write(f"QQP/{split}.tsv", header, rows)
 
 
 def write_config(workdir, glue_dir, **finetune):

@@ -96,6 +96,34 @@ BAD = {
 }
 
 
+def test_the_schema_takes_its_task_names_from_the_registry():
+    """The schema file lists no task: every place that takes a task name refers to $defs/task, whose names
+    config.schema() fills in from layerlens.tasks.TASKS."""
+    from layerlens.tasks import TASKS
+
+    raw = yaml.safe_load(llconfig.SCHEMA.read_text())
+
+    def enums(node):
+        if isinstance(node, dict):
+            yield from ([node["enum"]] if "enum" in node else [])
+            node = list(node.values())
+        for child in node if isinstance(node, list) else []:
+            yield from enums(child)
+
+    assert [e for e in enums(raw) if set(e) & set(TASKS)] == []
+    props = raw["properties"]
+    ref = {"$ref": "#/$defs/task"}
+    assert props["tasks"]["items"] == ref and props["probe"]["properties"]["fit"]["properties"]["tasks"]["items"] == ref
+    assert props["finetune"]["properties"]["per_task"]["propertyNames"] == ref
+    assert llconfig.schema()["$defs"]["task"]["enum"] == list(TASKS)
+
+
+def test_runtime_keys_are_finetune_settings():
+    """RUNTIME_KEYS leave a rule's params: a key renamed in the schema must not silently stay in them."""
+    finetune = yaml.safe_load(llconfig.SCHEMA.read_text())["properties"]["finetune"]["properties"]
+    assert set(llconfig.RUNTIME_KEYS) <= set(finetune) - {"per_task"}
+
+
 def test_head_settings_and_the_tasks_they_need(good):
     cfg = llconfig.validate(copy.deepcopy(good))
     assert llconfig.head_of(cfg, "tiny-dup") == "pretrained" and llconfig.fit_bases(cfg) == []

@@ -75,3 +75,38 @@ def test_task_specs_match_the_hub():
     assert tasks.get_task("qqp").text_columns == ("question1", "question2")
     with pytest.raises(KeyError, match="known"):
         tasks.get_task("squad")
+
+
+def test_mnli_batched_score_by_hand():
+    """The bootstrap's MNLI score: the mean of matched and mismatched accuracy, per resample."""
+    y_m, p_m = np.array([[0, 1, 2, 2], [0, 0, 0, 0]]), np.array([[0, 1, 2, 0], [0, 0, 0, 0]])
+    y_mm, p_mm = np.array([[2, 2], [1, 2]]), np.array([[2, 1], [0, 0]])
+    got = tasks.batched_task_score("mnli", {"validation_matched": (y_m, p_m), "validation_mismatched": (y_mm, p_mm)})
+    np.testing.assert_allclose(got, [(3 / 4 + 1 / 2) / 2, (1 + 0) / 2])
+
+
+def _layout(**kw):
+    base = {"files": {"train": "X/train.tsv", "validation": "X/dev.tsv"}, "columns": {"text": "t", "label": "y"},
+            "labels": "name"}
+    return tasks.TsvLayout(**{**base, **kw})
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"tsv": _layout(files={"train": "X/train.tsv"})}, "tsv.files has splits ['train']"),
+    ({"tsv": _layout(columns={"text": "t"})}, "tsv.columns maps ['text']"),
+    ({"tsv": _layout(labels="score")}, "the task is classification"),
+    ({"label_names": None}, "regression (use 'score')"),
+    ({"tsv": _layout(short_rows="ignore")}, "tsv.short_rows must be one of"),
+    ({"tsv": _layout(header=False)}, "tsv.columns must be positions"),
+    ({"tsv": _layout(header=False, columns={"text": 3, "label": 1}, width=3)}, "needs tsv.width, larger than"),
+    ({"metrics": (tasks.Metric("acc", "accuracy", "test"),)}, "metric acc: kind must be one of"),
+    ({"metrics": (tasks.Metric("acc", "auroc"),)}, "metric acc: kind must be one of"),
+    ({"metrics": (tasks.Metric("acc", "accuracy"), tasks.Metric("acc", "f1"))}, "names must be given and unique"),
+])
+def test_a_task_spec_that_contradicts_itself_is_refused(change, words):
+    spec = {"name": "x", "text_columns": ("text",), "label_names": ("no", "yes"),
+            "metrics": (tasks.Metric("accuracy", "accuracy"),), "tsv": _layout()}
+    tasks.TaskSpec(**spec)  # the unchanged spec is consistent
+    with pytest.raises(ValueError, match="GLUE task 'x': ") as err:
+        tasks.TaskSpec(**{**spec, **change})
+    assert words in str(err.value)

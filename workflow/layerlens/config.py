@@ -1,36 +1,31 @@
 """The workflow config: validation against the schema, checks the schema cannot express, and the grid.
 
 :func:`validate` is what the Snakefile calls before any job is planned. It runs Snakemake's own
-``snakemake.utils.validate`` against ``workflow/schemas/config.schema.yaml`` (which fills in every default),
-then the checks that need more than a schema: a variant's base must be a model, its layer map must parse
-and fit the base's depth, a TSV GLUE folder must hold every configured task's files. Any failure raises
-:class:`~layerlens.errors.ConfigError`, whose message starts with the offending key.
+``snakemake.utils.validate`` against the schema (which fills in every default), then the checks that need more
+than a schema: a variant's base must be a model, its layer map must parse and fit the base's depth, a TSV GLUE
+folder must hold every configured task's files. Any failure raises :class:`~layerlens.errors.ConfigError`,
+whose message starts with the offending key.
+
+The schema is ``workflow/schemas/config.schema.yaml`` with the GLUE task names filled in from the task registry
+(:data:`layerlens.tasks.TASKS`) when it is loaded (:func:`schema`): the file's ``$defs/task`` is the one type of
+a task name, and its list of names is the registry's, so the file never lists tasks.
 """
 
 from __future__ import annotations
 
 import copy
+import json
+import sys
+import tempfile
 from pathlib import Path
 
-from .errors import ConfigError, InputError
+import yaml
+
+from .errors import ConfigError, InputError, LayerLensError
 from .layermap import format_layers, resolve_layers, sweep
-from .tasks import get_task
+from .tasks import TASKS, get_task
 
 SCHEMA = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
-
-#: files of the classic glue_data layout, per task and split
-TSV_FILES = {
-    "cola": {"train": "CoLA/train.tsv", "validation": "CoLA/dev.tsv"},
-    "sst2": {"train": "SST-2/train.tsv", "validation": "SST-2/dev.tsv"},
-    "mrpc": {"train": "MRPC/train.tsv", "validation": "MRPC/dev.tsv"},
-    "stsb": {"train": "STS-B/train.tsv", "validation": "STS-B/dev.tsv"},
-    "qqp": {"train": "QQP/train.tsv", "validation": "QQP/dev.tsv"},
-    "mnli": {"train": "MNLI/train.tsv", "validation_matched": "MNLI/dev_matched.tsv",
-             "validation_mismatched": "MNLI/dev_mismatched.tsv"},
-    "qnli": {"train": "QNLI/train.tsv", "validation": "QNLI/dev.tsv"},
-    "rte": {"train": "RTE/train.tsv", "validation": "RTE/dev.tsv"},
-    "wnli": {"train": "WNLI/train.tsv", "validation": "WNLI/dev.tsv"},
-}
 
 RESOURCES = Path("resources")
 
@@ -51,8 +46,6 @@ def load(path: str | Path, *, workdir: str | Path = ".") -> dict:
 
 def check_yaml(path: str | Path) -> dict:
     """The mapping in a YAML config file; an :class:`InputError` naming the file (and the line) otherwise."""
-    import yaml
-
     path = Path(path)
     try:
         config = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -65,25 +58,35 @@ def check_yaml(path: str | Path) -> dict:
     return config
 
 
+def schema() -> dict:
+    """The config schema: the YAML file, with the task names of :data:`layerlens.tasks.TASKS` as the enum of
+    ``$defs/task`` (every place that takes a task name refers to it)."""
+    loaded = yaml.safe_load(SCHEMA.read_text(encoding="utf-8"))
+    loaded["$defs"]["task"]["enum"] = list(TASKS)
+    return loaded
+
+
 def _validate_schema(config: dict) -> None:
-    import jsonschema
+    from jsonschema.exceptions import ValidationError, best_match
     from snakemake.exceptions import WorkflowError
     from snakemake.utils import validate as smk_validate
 
-    try:
-        smk_validate(config, str(SCHEMA), set_default=True)
-    except WorkflowError as e:
-        cause = e.__cause__ or e.__context__
-        if not isinstance(cause, jsonschema.ValidationError):
-            raise
-        raise _schema_error(cause) from None
+    # snakemake.utils.validate takes a schema file only, so the schema with the registry's task names is written
+    # to a temporary one (its $refs are all within the file)
+    with tempfile.TemporaryDirectory(prefix="layerlens-schema-") as tmp:
+        path = Path(tmp) / SCHEMA.name
+        path.write_text(json.dumps(schema()), encoding="utf-8")
+        try:
+            smk_validate(config, str(path), set_default=True)
+        except WorkflowError as e:
+            cause = e.__cause__ or e.__context__
+            if not isinstance(cause, ValidationError):
+                raise
+            # the deepest, most specific error names the key best
+            raise _schema_error(best_match([cause] + list(cause.context or []))) from None
 
 
 def _schema_error(err) -> ConfigError:
-    import jsonschema
-
-    # the deepest, most specific error names the key best
-    err = jsonschema.exceptions.best_match([err] + list(err.context or []))
     key = _key(err.absolute_path)
     if err.validator == "additionalProperties":
         extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
@@ -91,10 +94,6 @@ def _schema_error(err) -> ConfigError:
         allowed = ", ".join(sorted(err.schema.get("properties", {}))) or "none"
         return ConfigError(f"{where}{extra[0]}" if extra else key or "(top level)",
                            f"unknown key; allowed here: {allowed}")
-    if err.validator == "propertyNames":
-        return ConfigError(key or "(top level)", err.message)
-    if err.validator == "required":
-        return ConfigError(key or "(top level)", err.message)
     return ConfigError(key or "(top level)", err.message)
 
 
@@ -225,11 +224,12 @@ def _check_glue(config: dict, workdir: Path) -> None:
     if not root.is_dir():
         raise ConfigError("glue.dir", f"{glue['dir']!r} is not a folder")
     for task in glue_tasks(config):
-        for split, rel in TSV_FILES[task].items():
+        files = get_task(task).tsv.files
+        for split, rel in files.items():
             if not (root / rel).is_file():
                 raise ConfigError("glue.dir",
                                   f"{glue['dir']!r} lacks {rel} ({task} {split}); the classic layout has "
-                                  + ", ".join(TSV_FILES[task].values()))
+                                  + ", ".join(files.values()))
 
 
 # --- the grid --------------------------------------------------------------------------------------------
@@ -240,11 +240,6 @@ def base_of(config: dict, name: str) -> str:
     if name in config["models"]:
         return name
     return config["variants"][name]["base"]
-
-
-def all_models(config: dict) -> list[str]:
-    """Base models first, then variants, each in config order."""
-    return list(config["models"]) + list(config.get("variants", {}))
 
 
 def head_of(config: dict, name: str) -> str:
@@ -283,13 +278,6 @@ def is_materialized(config: dict, name: str) -> bool:
     return name in config["models"] or config["variants"][name].get("finetune", True)
 
 
-def variant_layers(config: dict, name: str, workdir: Path = Path(".")) -> list[int] | None:
-    """The layer map of a variant, if its base's depth is known now."""
-    spec = config["variants"][name]
-    depth = base_depth(config, spec["base"], workdir)
-    return None if depth is None else resolve_layers(spec, depth)
-
-
 #: fine-tuning settings that do not change a result: changing them reruns nothing
 RUNTIME_KEYS = ("logging_steps", "checkpoint_steps", "checkpoint_minutes", "keep_weights")
 
@@ -313,10 +301,6 @@ def finetune_params(config: dict, task: str, *, runtime: bool = True) -> dict:
 def main(argv=None) -> int:
     """``python -m layerlens.config my.yaml``: check a config before submitting anything (YAML syntax with line
     and column, the schema, the layer maps, the GLUE folder), as the Snakefile does."""
-    import sys
-
-    from .errors import LayerLensError
-
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
         print("usage: python -m layerlens.config CONFIG.yaml", file=sys.stderr)

@@ -7,8 +7,10 @@ Models
 GLUE
     ``resources/glue/{task}/``: a ``datasets.DatasetDict`` saved with ``save_to_disk``, with the Hub's column
     names and label ids, holding ``train`` and every dev split (MNLI: matched and mismatched). It comes from
-    the Hub (``nyu-mll/glue``) or from the classic ``glue_data`` TSV folder. ``manifest.json`` records the source,
-    the commit, the sha256 of each source and output file, and the row counts.
+    the Hub (``nyu-mll/glue``) or from the classic ``glue_data`` TSV folder, read as the task's
+    :class:`~layerlens.tasks.TsvLayout` says. ``manifest.json`` records the source, the commit, the sha256 of
+    each source and output file, the row counts and, from a TSV folder, the rows skipped as malformed: per split,
+    their count and line numbers (only a task whose layout says its files hold such rows skips any; QQP).
 
 Every consumer calls :func:`layerlens.manifest.verify` on a folder before use.
 """
@@ -20,7 +22,6 @@ import shutil
 import sys
 from pathlib import Path
 
-from .config import TSV_FILES
 from .errors import InputError, NetworkError
 from .io import atomic_dir, sha256_file
 from .manifest import MANIFEST, write_manifest
@@ -117,9 +118,14 @@ def fetch_glue(task: str, source: str, out_dir: str | Path, *, tsv_dir: str | Pa
     spec = get_task(task)
     out_dir = Path(out_dir)
     if source == "tsv":
-        dsd, sources = read_glue_tsv(task, tsv_dir)
+        dsd, sources, skipped = read_glue_tsv(task, tsv_dir)
         entry = {"kind": "glue", "task": task, "source": str(Path(tsv_dir).resolve()), "type": "tsv",
-                 "revision": None, "commit": None, "source_files": sources}
+                 "revision": None, "commit": None, "source_files": sources,
+                 "skipped_rows": {split: {"count": len(lines), "lines": lines} for split, lines in skipped.items()}}
+        for split, lines in skipped.items():
+            if lines:
+                print(f"layerlens: {task} {split}: skipped {len(lines)} malformed row(s) of "
+                      f"{spec.tsv.files[split]} (too few fields), at line(s) {lines}", flush=True)
     elif source == "hub":
         dsd, commit = _load_glue_hub(task, revision, cache_dir)
         entry = {"kind": "glue", "task": task, "source": HUB_GLUE, "type": "hub", "revision": revision,
@@ -167,92 +173,86 @@ def _load_glue_hub(task: str, revision: str, cache_dir) -> tuple:
     return dsd.cast(features), info.sha
 
 
-# The classic TSV layout: which header column holds each Hub column (CoLA has no header: positions).
-_TSV_COLUMNS = {
-    "cola": {"sentence": 3, "label": 1},
-    "sst2": {"sentence": "sentence", "label": "label"},
-    "mrpc": {"sentence1": "#1 String", "sentence2": "#2 String", "label": "Quality"},
-    "stsb": {"sentence1": "sentence1", "sentence2": "sentence2", "label": "score"},
-    "qqp": {"question1": "question1", "question2": "question2", "label": "is_duplicate"},
-    "mnli": {"premise": "sentence1", "hypothesis": "sentence2", "label": "gold_label"},
-    "qnli": {"question": "question", "sentence": "sentence", "label": "label"},
-    "rte": {"sentence1": "sentence1", "sentence2": "sentence2", "label": "label"},
-    "wnli": {"sentence1": "sentence1", "sentence2": "sentence2", "label": "label"},
-}
-
-
 def read_glue_tsv(task: str, tsv_dir: str | Path) -> tuple:
-    """Parse one task of the classic glue_data folder into a DatasetDict with the Hub's columns and labels."""
+    """Parse one task of the classic glue_data folder into a DatasetDict with the Hub's columns and labels.
+
+    Returns ``(DatasetDict, {file: sha256}, {split: [line numbers]})``, the last the rows skipped as malformed
+    (see :class:`~layerlens.tasks.TsvLayout`, ``short_rows``)."""
     from datasets import Dataset, DatasetDict
 
     if tsv_dir is None:
         raise InputError("glue.dir", "the tsv source needs glue.dir")
     root = Path(tsv_dir)
     features = glue_features(task)
-    splits, sources = {}, {}
-    for split, rel in TSV_FILES[task].items():
+    splits, sources, skipped = {}, {}, {}
+    for split, rel in get_task(task).tsv.files.items():
         path = root / rel
         if not path.is_file():
             raise InputError(path, f"missing ({task} {split}); expected the classic glue_data layout")
-        rows = _read_tsv(task, path)
+        rows, skipped[split] = _read_tsv(task, path)
         if not rows["idx"]:
             raise InputError(path, f"{task} {split} is empty: no data rows; download GLUE again")
         splits[split] = Dataset.from_dict(rows, features=features)
         sources[rel] = sha256_file(path)
-    return DatasetDict(splits), sources
+    return DatasetDict(splits), sources, skipped
 
 
-def _read_tsv(task: str, path: Path) -> dict[str, list]:
+def _read_tsv(task: str, path: Path) -> tuple[dict[str, list], list[int]]:
+    """The rows of one file (Hub columns, ``idx`` counting the rows read) and the line numbers skipped."""
     spec = get_task(task)
-    columns = _TSV_COLUMNS[task]
+    layout = spec.tsv
     csv.field_size_limit(sys.maxsize)
     with open(path, encoding="utf-8-sig", newline="") as fh:
         reader = csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
-        if task == "cola":
-            header, width, first_line = None, 4, 1
-            index = columns
+        if not layout.header:
+            width, first_line, index = layout.width, 1, dict(layout.columns)
         else:
             try:
                 header = next(reader)
             except StopIteration:
                 raise InputError(path, f"{task}: the file is empty (no header)") from None
             width, first_line = len(header), 2
-            missing = [c for c in columns.values() if c not in header]
+            missing = [c for c in layout.columns.values() if c not in header]
             if missing:
                 raise InputError(path, f"{task}: header lacks column(s) {missing}; found {header}. Use the "
                                       "classic glue_data files as the GLUE download script writes them")
-            index = {k: header.index(v) for k, v in columns.items()}
+            index = {k: header.index(v) for k, v in layout.columns.items()}
         out: dict[str, list] = {k: [] for k in list(spec.text_columns) + ["label", "idx"]}
+        skipped: list[int] = []
         for n, row in enumerate(reader):
             line = first_line + n
             if not row or row == [""]:
                 continue
             if len(row) < width:
+                if layout.short_rows == "skip":
+                    skipped.append(line)
+                    continue
                 raise InputError(path, f"line {line}: {len(row)} fields, expected {width} (a truncated line?); "
                                       "repair the file or download GLUE again")
             for col in spec.text_columns:
                 out[col].append(row[index[col]])
-            out["label"].append(_parse_label(task, row[index["label"]], path, line))
+            out["label"].append(_parse_label(spec, row[index["label"]], path, line))
             out["idx"].append(len(out["idx"]))
-    return out
+    return out, skipped
 
 
-def _parse_label(task: str, raw: str, path: Path, line: int):
-    spec = get_task(task)
+def _parse_label(spec, raw: str, path: Path, line: int):
+    """A label as the Hub writes it: the score (regression), else the label id."""
     raw = raw.strip()
     if spec.is_regression:
         try:
             value = float(raw)
         except ValueError:
             raise InputError(path, f"line {line}: label {raw!r} is not a number") from None
-        if not 0.0 <= value <= 5.0:
-            raise InputError(path, f"line {line}: STS-B score {value} is outside 0-5")
+        lo, hi = spec.label_range or (-float("inf"), float("inf"))
+        if not lo <= value <= hi:
+            raise InputError(path, f"line {line}: {spec.name} score {value} is outside {lo:g}-{hi:g}")
         return value
     names = spec.label_names
     if raw in names:
         return names.index(raw)
-    if raw.isdigit() and int(raw) < len(names) and task not in ("mnli", "qnli", "rte"):
+    if spec.tsv.labels == "id" and raw.isdigit() and int(raw) < len(names):
         return int(raw)
-    allowed = names if task in ("mnli", "qnli", "rte") else tuple(str(i) for i in range(len(names)))
-    raise InputError(path, f"line {line}: bad label {raw!r} for {task}; expected one of {list(allowed)}. Repair "
-                           "the file or download GLUE again")
+    allowed = tuple(str(i) for i in range(len(names))) if spec.tsv.labels == "id" else names
+    raise InputError(path, f"line {line}: bad label {raw!r} for {spec.name}; expected one of {list(allowed)}. "
+                           "Repair the file or download GLUE again")

@@ -10,6 +10,7 @@ from snakemake.exceptions import WorkflowError
 from layerlens import config as llconfig
 from layerlens.errors import LayerLensError
 from layerlens.runtime import cache_env
+from layerlens.tasks import get_task
 
 if workflow.overwrite_configfiles and not workflow.config_settings.replace_workflow_config:
     # `--configfile` alone *extends* config.yaml: its models and variants would join the user's own
@@ -93,7 +94,7 @@ def glue_tsv_inputs(wildcards):
     if config["glue"]["source"] != "tsv":
         return []
     root = Path(config["glue"]["dir"])
-    return [str(root / rel) for rel in llconfig.TSV_FILES[wildcards.task].values()]
+    return [str(root / rel) for rel in get_task(wildcards.task).tsv.files.values()]
 
 
 def probe_inputs(wildcards):
