@@ -5,11 +5,15 @@ import math
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from layerlens import report, stats
+from layerlens import stats
+from layerlens.report import collect, glue, output_change, significance, tables
+from layerlens.report import cost as cost_report
+from layerlens.report import probe as probe_report
 
 # main scores (fractions) per model, task, seed
 SCORES = {
@@ -53,9 +57,9 @@ def test_summarize_by_hand():
 
 
 def test_glue_summary_from_fixture(metrics_files):
-    runs = report.collect_finetune(metrics_files)
+    runs = collect.collect_finetune(metrics_files)
     assert len(runs) == 12 and runs["diverged"].sum() == 1
-    summary = report.glue_summary(runs, {"base": "base", "dup": "base"}, ["rte", "mrpc"]).set_index(["model", "task"])
+    summary = glue.glue_summary(runs, {"base": "base", "dup": "base"}, ["rte", "mrpc"]).set_index(["model", "task"])
 
     rte = summary.loc[("base", "rte")]
     assert rte["mean"] == pytest.approx(62.0) and rte["sd"] == pytest.approx(2.0)
@@ -80,8 +84,8 @@ def test_glue_summary_from_fixture(metrics_files):
 
 
 def test_compare_variant_with_base(metrics_files):
-    runs = report.collect_finetune(metrics_files)
-    sig = report.compare(runs, {"base": "base", "dup": "base"}, ["rte", "mrpc"], n_boot=500)
+    runs = collect.collect_finetune(metrics_files)
+    sig = significance.compare(runs, {"base": "base", "dup": "base"}, ["rte", "mrpc"], n_boot=500)
     rte = sig.set_index("task").loc["rte"]
     assert rte["delta"] == pytest.approx(np.mean([3.0, 1.0, 4.0]))
     assert rte["p_seeds"] == pytest.approx(0.25)  # 3 positive differences: 2/2^3
@@ -97,11 +101,11 @@ def test_compare_variant_with_base(metrics_files):
 
 
 def test_cost_table(metrics_files):
-    runs = report.collect_finetune(metrics_files)
+    runs = collect.collect_finetune(metrics_files)
     bases = {"base": "base", "dup": "base"}
-    summary = report.glue_summary(runs, bases, ["rte", "mrpc"])
-    bench = {(r.model, r.task, r.seed): str(report.Path(r.path).parent / "bench.tsv") for r in runs.itertuples()}
-    cost = report.cost_table(runs, bench, summary, bases).set_index(["model", "task"])
+    summary = glue.glue_summary(runs, bases, ["rte", "mrpc"])
+    bench = {(r.model, r.task, r.seed): str(Path(r.path).parent / "bench.tsv") for r in runs.itertuples()}
+    cost = cost_report.cost_table(runs, bench, summary, bases).set_index(["model", "task"])
     assert cost.loc[("base", "rte"), "wall_h_per_run"] == pytest.approx(1.0)
     assert cost.loc[("dup", "rte"), "extra_h_per_run"] == pytest.approx(0.5)
     gain = np.mean([63, 65, 66]) - np.mean([60, 64, 62])
@@ -112,10 +116,10 @@ def test_cost_table(metrics_files):
 
 
 def test_written_tables_and_figures(metrics_files, tmp_path):
-    runs = report.collect_finetune(metrics_files)
-    summary = report.glue_summary(runs, {"base": "base", "dup": "base"}, ["rte", "mrpc"])
-    sig = report.compare(runs, {"base": "base", "dup": "base"}, ["rte", "mrpc"], n_boot=200)
-    report.write_glue_report(summary, sig, ["rte", "mrpc"], tmp_path / "glue.csv", tmp_path / "glue.md",
+    runs = collect.collect_finetune(metrics_files)
+    summary = glue.glue_summary(runs, {"base": "base", "dup": "base"}, ["rte", "mrpc"])
+    sig = significance.compare(runs, {"base": "base", "dup": "base"}, ["rte", "mrpc"], n_boot=200)
+    glue.write_glue_report(summary, sig, ["rte", "mrpc"], tmp_path / "glue.csv", tmp_path / "glue.md",
                              tmp_path / "glue.tex", tmp_path / "sig.csv")
     md = (tmp_path / "glue.md").read_text()
     assert "smallest p-value a sign-flip test can give is 2/2^3 = 0.25; it takes at least 6 seeds" in md
@@ -128,7 +132,7 @@ def test_written_tables_and_figures(metrics_files, tmp_path):
     assert "(1 diverged)" in md
     back = pd.read_csv(tmp_path / "glue.csv")
     assert set(back["task"]) == {"rte", "mrpc", "average"}
-    report.plot_glue_deltas(summary, ["rte", "mrpc"], [tmp_path / "d.png", tmp_path / "d.pdf"])
+    glue.plot_glue_deltas(summary, ["rte", "mrpc"], [tmp_path / "d.png", tmp_path / "d.pdf"])
     assert (tmp_path / "d.png").stat().st_size > 1000 and (tmp_path / "d.pdf").read_bytes()[:4] == b"%PDF"
 
 
@@ -148,7 +152,7 @@ def check_latex(tex: str, tmp_path) -> None:
         assert envs == ["table"]
 
 
-def test_probe_report(tmp_path):
+def _probe_rows() -> pd.DataFrame:
     rows = []
     for model, depth in (("base", 3), ("dup", 4)):
         for layer in range(depth + 1):
@@ -156,29 +160,83 @@ def test_probe_report(tmp_path):
                          "top1_lo": 0.85 - 0.1 * layer, "top1_hi": 0.95 - 0.1 * layer, "top5": 0.95,
                          "cross_entropy": 1.0 + layer, "agree_last": 0.5, "kl_last": 0.1, "n_tokens": 100,
                          "n_sentences": 10, "head": "pretrained"})
+    return pd.DataFrame(rows)
+
+
+def test_probe_report(tmp_path):
+    rows = _probe_rows()
     csvs = []
     for model in ("base", "dup"):
         p = tmp_path / f"{model}.csv"
-        pd.DataFrame([r for r in rows if r["model"] == model]).to_csv(p, index=False)
+        rows[rows.model == model].to_csv(p, index=False)
         csvs.append(p)
-    probe = report.collect_probe(csvs)
-    report.write_probe_report(probe, tmp_path / "probe.csv", tmp_path / "probe.md", tmp_path / "probe.tex")
+    probe = collect.collect_probe(csvs)
+    probe_report.write_probe_report(probe, tmp_path / "probe.csv", tmp_path / "probe.md", tmp_path / "probe.tex")
     check_latex((tmp_path / "probe.tex").read_text(), tmp_path)
     md = (tmp_path / "probe.md").read_text()
     assert re.search(r"\|\s*base\s*\|\s*0\.900\s*\|\s*0\.800\s*\|\s*0\.700\s*\|\s*0\.600\s*\|\s*\|", md)
     assert len(pd.read_csv(tmp_path / "probe.csv")) == 9
-    report.plot_probe_family(probe, "base", ["dup"], tmp_path / "f.png")
+    probe_report.plot_probe_family(probe, "base", ["dup"], tmp_path / "f.png")
     assert (tmp_path / "f.png").stat().st_size > 1000
 
 
+def _change_rows() -> pd.DataFrame:
+    return pd.DataFrame([{"variant": f"b-{k}{i}", "base": "b", "layers": "", "kind": kind, "touched": str(i),
+                          "first_touched": i, "kl": 0.01 * (i + 1), "agree_top1": 0.9, "agree_lo": 0.88,
+                          "agree_hi": 0.92, "top1_base": 0.8, "top1_variant": 0.79, "n_tokens": 100, "n_sentences": 10}
+                         for kind, k in (("duplicate", "dup"), ("remove", "rm")) for i in range(3)])
+
+
 def test_output_change_report(tmp_path):
-    rows = [{"variant": f"b-{k}{i}", "base": "b", "layers": "", "kind": kind, "touched": str(i), "first_touched": i,
-             "kl": 0.01 * (i + 1), "agree_top1": 0.9, "agree_lo": 0.88, "agree_hi": 0.92, "top1_base": 0.8,
-             "top1_variant": 0.79, "n_tokens": 100, "n_sentences": 10}
-            for kind, k in (("duplicate", "dup"), ("remove", "rm")) for i in range(3)]
-    change = pd.DataFrame(rows)
-    report.write_change_report(change, tmp_path / "c.csv", tmp_path / "c.md", tmp_path / "c.tex")
+    change = _change_rows()
+    output_change.write_change_report(change, tmp_path / "c.csv", tmp_path / "c.md", tmp_path / "c.tex")
     assert "0.900 [0.880, 0.920]" in (tmp_path / "c.md").read_text()
     check_latex((tmp_path / "c.tex").read_text(), tmp_path)
-    report.plot_output_change(change, [tmp_path / "c.png", tmp_path / "c.pdf"])
+    output_change.plot_output_change(change, [tmp_path / "c.png", tmp_path / "c.pdf"])
     assert (tmp_path / "c.png").stat().st_size > 1000
+
+
+def test_latex_writer_escapes_marks_symbols_and_bolds_the_best_by_number(tmp_path):
+    """Hand-written expectations: Styler's escaping, the symbols pdflatex lacks, bold by value not by text."""
+    shown = pd.DataFrame({"a_b": ["9.00 ± 1.00†", "10.00 ± 2.00*"], "50%": ["∞", "Δ & #1"]}, index=["m_1", "m&2"])
+    rank = pd.DataFrame({"a_b": [9.0, 10.0], "50%": [float("nan"), 3.0]}, index=shown.index)  # "9..." > "10..." as text
+    tex = tables.latex(shown, rank_by=rank, axis=0, caption="A caption.", label="tab:x")
+    assert "\\begin{table}[htbp]" in tex and "\\caption{A caption.}" in tex and "\\label{tab:x}" in tex
+    assert "\\toprule" in tex and "\\midrule" in tex and "\\bottomrule" in tex and "{lrr}" in tex
+    assert " & a\\_b & 50\\% \\\\" in tex
+    assert "m\\_1 & 9.00 $\\pm$ 1.00\\textdagger{} & $\\infty$ \\\\" in tex
+    assert "m\\&2 & \\textbf{10.00 $\\pm$ 2.00*} & \\textbf{$\\Delta$ \\& \\#1} \\\\" in tex
+    for raw in ("±", "†", "Δ", "∞"):
+        assert raw not in tex
+    check_latex(tex, tmp_path)
+    by_row = tables.latex(shown, rank_by=rank, axis=1, caption="c", label="l")
+    assert "m\\_1 & \\textbf{9.00" in by_row and "m\\&2 & \\textbf{10.00" in by_row  # NaN is never best
+
+
+FIGURES = {
+    "probe": lambda df, paths: probe_report.plot_probe(df["probe"][df["probe"].model == "base"], paths),
+    "probe_family": lambda df, paths: probe_report.plot_probe_family(df["probe"], "base", ["dup"], paths),
+    "glue_deltas": lambda df, paths: glue.plot_glue_deltas(df["summary"], ["rte", "mrpc"], paths),
+    "output_change": lambda df, paths: output_change.plot_output_change(df["change"], paths),
+}
+
+
+@pytest.mark.parametrize("name", FIGURES)
+def test_every_figure_png_and_pdf_from_one_drawing(name, metrics_files, tmp_path):
+    """PNG and PDF of a figure have the same size (PNG pixels / dpi = PDF points / 72) and the one dpi."""
+    from PIL import Image
+
+    data = {"probe": _probe_rows(), "change": _change_rows(),
+            "summary": glue.glue_summary(collect.collect_finetune(metrics_files), {"base": "base", "dup": "base"},
+                                         ["rte", "mrpc"])}
+    png, pdf = tmp_path / f"{name}.png", tmp_path / f"{name}.pdf"
+    FIGURES[name](data, [png, pdf])
+    with Image.open(png) as im:
+        width_px, height_px = im.size
+        dpi = im.info["dpi"][0]
+    box = re.search(rb"/MediaBox\s*\[\s*0 0 ([\d.]+) ([\d.]+)\s*\]", pdf.read_bytes())
+    width_pt, height_pt = float(box.group(1)), float(box.group(2))
+    assert dpi == pytest.approx(150, abs=0.5)
+    assert width_px / dpi == pytest.approx(width_pt / 72, abs=0.02)
+    assert height_px / dpi == pytest.approx(height_pt / 72, abs=0.02)
+    assert not list(tmp_path.glob(".*"))  # no temporary files left behind
