@@ -101,7 +101,7 @@ def plot_glue_deltas(summary: pd.DataFrame, tasks: Sequence[str], paths) -> None
         ax.axhline(0, color="black", linewidth=0.8)
         ax.set_xticks(np.arange(len(columns)), columns)
         ax.set_ylabel("variant - base (score x100)")
-        ax.set_title("GLUE dev: change from duplicating / removing layers (paired by seed)")
+        ax.set_title("GLUE dev: change from duplicating / removing layers\n(paired by seed)")  # fits at 5 in
         if variants:
             ax.legend()
         ax.xaxis.grid(False)
