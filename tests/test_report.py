@@ -33,11 +33,15 @@ def metrics_files(tmp_path):
         for seed, score in by_seed.items():
             p = tmp_path / model / task / f"seed{seed}" / "metrics.json"
             p.parent.mkdir(parents=True)
-            p.write_text(json.dumps({"model": model, "task": task, "seed": seed, "main_score": score,
-                                     "diverged": math.isnan(score), "train_seconds": 10.0 if model == "base" else 13.0,
+            diverged = math.isnan(score)  # as finetune writes it: null scores (strict JSON), diverged: true
+            p.write_text(json.dumps({"model": model, "task": task, "seed": seed,
+                                     "main_score": None if diverged else score, "diverged": diverged,
+                                     "train_seconds": 10.0 if model == "base" else 13.0,
                                      "train_tokens": 5000, "total_flos": 2e12, "device": "cpu"}))
             y = labels[task]
             pred = np.where(rng.random(50) < (0.6 if model == "base" else 0.9), y, 1 - y)
+            if diverged:  # NaN logits: their argmax is class 0 for every example
+                pred = np.zeros_like(y)
             pd.DataFrame({"split": "validation", "idx": np.arange(50), "label": y, "prediction": pred}).to_csv(
                 p.with_name("predictions.tsv"), sep="\t", index=False)
             (p.parent / "bench.tsv").write_text("s\th:m:s\tmax_rss\n%s\t0:00:30\t900.5\n"
@@ -98,6 +102,33 @@ def test_compare_variant_with_base(metrics_files):
     np.testing.assert_allclose(fam["p_seeds_holm"], stats.holm(fam["p_seeds"].to_numpy()))
     assert sig.set_index("task").loc["average", "p_boot_holm"] != sig.set_index("task").loc["average", "p_boot_holm"]
     assert fam["survives_boot"].all() and not fam["survives_seeds"].any()
+
+
+def _task_score(cell: Path, task: str) -> float:
+    """The GLUE task score of one cell's predictions, with scikit-learn (MRPC: mean of F1 and accuracy)."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    pred = pd.read_csv(cell / "predictions.tsv", sep="\t")
+    acc = accuracy_score(pred["label"], pred["prediction"])
+    return acc if task == "rte" else (acc + f1_score(pred["label"], pred["prediction"])) / 2
+
+
+def test_bootstrap_uses_exactly_the_seeds_of_the_seed_level_test(metrics_files):
+    """dup's MRPC seed 3 diverged (null score, class 0 everywhere): it enters neither test, on MRPC nor on the
+    average. The bootstrap's delta on the full dev set is the mean over the seed-level test's seeds."""
+    root = metrics_files[0].parents[3]
+    runs = collect.collect_finetune(metrics_files)
+    sig = significance.compare(runs, {"base": "base", "dup": "base"}, ["rte", "mrpc"], n_boot=50).set_index("task")
+
+    def delta(task, seed):
+        return 100 * (_task_score(root / "dup" / task / f"seed{seed}", task)
+                      - _task_score(root / "base" / task / f"seed{seed}", task))
+
+    assert sig.loc["mrpc", "n_pairs"] == 2 and sig.loc["average", "n_pairs"] == 2 and sig.loc["rte", "n_pairs"] == 3
+    assert sig.loc["mrpc", "boot_delta"] == pytest.approx(np.mean([delta("mrpc", s) for s in (1, 2)]))
+    assert sig.loc["average", "boot_delta"] == pytest.approx(
+        np.mean([np.mean([delta(t, s) for t in ("rte", "mrpc")]) for s in (1, 2)]))
+    assert sig.loc["rte", "boot_delta"] == pytest.approx(np.mean([delta("rte", s) for s in (1, 2, 3)]))
 
 
 def test_cost_table(metrics_files):

@@ -38,7 +38,12 @@ def by_seed(scores: Scores, model: str, task: str, tasks: Sequence[str]) -> dict
     return {s: float(np.mean([d[s] for d in per_task])) for s in sorted(common)}
 
 
+def paired_seeds(variant: dict[int, float], base: dict[int, float]) -> list[int]:
+    """The seeds at which a variant and its base both have a score that enters the statistics, in order: every
+    test of the two (over seeds and over dev examples) uses exactly these."""
+    return [s for s in sorted(set(variant) & set(base)) if math.isfinite(variant[s]) and math.isfinite(base[s])]
+
+
 def paired_diffs(variant: dict[int, float], base: dict[int, float]) -> list[float]:
-    """variant - base at every seed where both are finite, in seed order."""
-    return [variant[s] - base[s] for s in sorted(set(variant) & set(base))
-            if math.isfinite(variant[s]) and math.isfinite(base[s])]
+    """variant - base at each of :func:`paired_seeds`."""
+    return [variant[s] - base[s] for s in paired_seeds(variant, base)]

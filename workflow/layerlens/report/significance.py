@@ -7,6 +7,8 @@ A variant is compared with its base in two ways (:mod:`layerlens.stats`):
   sign-flip test, their effect size d_z and the seeds a paired t-test needs to detect it;
 - over dev examples: a paired bootstrap of the score difference from the saved predictions, averaged over seeds.
 
+Both use the same seeds (``n_pairs``): those where neither run diverged (:func:`.seeds.paired_seeds`).
+
 Both sets of p-values are Holm-adjusted across tasks x variants; the tables mark the deltas that survive.
 """
 
@@ -21,7 +23,7 @@ import pandas as pd
 from .. import stats
 from ..tasks import batched_task_score, get_task
 from .collect import read_predictions
-from .seeds import SCALE, by_seed, paired_diffs, seed_scores
+from .seeds import SCALE, by_seed, paired_diffs, paired_seeds, seed_scores
 from .tables import fmt, markdown, p_value, signed
 
 MARK_BOOT, MARK_SEED = "*", "†"
@@ -41,11 +43,13 @@ def compare(runs: pd.DataFrame, bases: dict[str, str], tasks: Sequence[str], *, 
         if variant == base:
             continue
         for task in list(tasks) + ["average"]:
-            diffs = paired_diffs(by_seed(scores, variant, task, tasks), by_seed(scores, base, task, tasks))
-            if not diffs:
+            v, b = by_seed(scores, variant, task, tasks), by_seed(scores, base, task, tasks)
+            seeds = paired_seeds(v, b)
+            if not seeds:
                 continue
+            diffs = paired_diffs(v, b)
             dz = stats.cohens_dz(diffs)
-            boot = _bootstrap(paths, base, variant, tasks if task == "average" else [task], n_boot, seed)
+            boot = _bootstrap(paths, base, variant, tasks if task == "average" else [task], seeds, n_boot, seed)
             rows.append({"variant": variant, "base": base, "task": task, "delta": float(np.mean(diffs)),
                          "delta_sd": float(np.std(diffs, ddof=1)) if len(diffs) > 1 else math.nan,
                          "n_pairs": len(diffs), "d_z": dz, "p_seeds": stats.sign_flip_test(diffs),
@@ -63,13 +67,11 @@ def compare(runs: pd.DataFrame, bases: dict[str, str], tasks: Sequence[str], *, 
     return table
 
 
-def _bootstrap(paths, base: str, variant: str, tasks: Sequence[str], n_boot: int, seed: int) -> stats.Bootstrap:
-    """Paired bootstrap of the (average) task score over the dev examples of ``tasks``, seeds paired."""
+def _bootstrap(paths, base: str, variant: str, tasks: Sequence[str], seeds: Sequence[int], n_boot: int,
+               seed: int) -> stats.Bootstrap:
+    """Paired bootstrap of the (average) task score over the dev examples of ``tasks``, on ``seeds`` (the seed-level
+    test's: a diverged run still writes predictions, class 0 everywhere, and must not enter)."""
     labels, base_preds, var_preds = {}, [], []
-    seeds = sorted({s for (m, t, s) in paths if m == base} & {s for (m, t, s) in paths if m == variant})
-    seeds = [s for s in seeds if all((m, t, s) in paths for m in (base, variant) for t in tasks)]
-    if not seeds:
-        return stats.Bootstrap(math.nan, math.nan, math.nan, math.nan, n_boot)
     for s in seeds:
         b_all, v_all = {}, {}
         for t in tasks:
@@ -117,7 +119,8 @@ def markdown_section(significance: pd.DataFrame, n_seeds: int, *, alpha: float, 
         "## Variant minus base", "",
         "Δ ± sd (seeds): mean and sd of the per-seed differences (same seed = same classifier-head "
         "initialisation and data "
-        "order); d_z: that mean over the differences' sd; p seeds: exact two-sided sign-flip test; seeds "
+        "order); pairs: the seeds both tests use, those at which neither run diverged; d_z: that mean over the "
+        "differences' sd; p seeds: exact two-sided sign-flip test; seeds "
         f"needed: seeds for which a paired t-test detects an effect of this d_z with {power:.0%} power at alpha = "
         f"{alpha} (never fewer than {min_seeds}). Δ bootstrap: resampling the dev examples, all seeds on the "
         "same resample, with its 95% percentile interval; p boot: its two-sided p-value. The `average` rows "
