@@ -52,7 +52,7 @@ def compare(runs: pd.DataFrame, bases: dict[str, str], tasks: Sequence[str], *, 
             boot = _bootstrap(paths, base, variant, tasks if task == "average" else [task], seeds, n_boot, seed)
             rows.append({"variant": variant, "base": base, "task": task, "delta": float(np.mean(diffs)),
                          "delta_sd": float(np.std(diffs, ddof=1)) if len(diffs) > 1 else math.nan,
-                         "n_pairs": len(diffs), "d_z": dz, "p_seeds": stats.sign_flip_test(diffs),
+                         "n_pairs": len(diffs), "d_z": dz, "p_seeds": stats.sign_flip_test(diffs, seed=seed),
                          "seeds_needed": max(stats.seeds_needed(dz, alpha, power), stats.min_seeds_sign_flip(alpha)),
                          "boot_delta": boot.delta * SCALE, "boot_lo": boot.ci_lo * SCALE,
                          "boot_hi": boot.ci_hi * SCALE, "p_boot": boot.p})
@@ -120,11 +120,22 @@ def markdown_section(significance: pd.DataFrame, n_seeds: int, *, alpha: float, 
         "Δ ± sd (seeds): mean and sd of the per-seed differences (same seed = same classifier-head "
         "initialisation and data "
         "order); pairs: the seeds both tests use, those at which neither run diverged; d_z: that mean over the "
-        "differences' sd; p seeds: exact two-sided sign-flip test; seeds "
+        "differences' sd; p seeds: two-sided sign-flip test (exact up to 16 seeds, beyond that over "
+        f"{stats.SIGN_FLIP_RESAMPLES:,} random sign patterns); seeds "
         f"needed: seeds for which a paired t-test detects an effect of this d_z with {power:.0%} power at alpha = "
         f"{alpha} (never fewer than {min_seeds}). Δ bootstrap: resampling the dev examples, all seeds on the "
         "same resample, with its 95% percentile interval; p boot: its two-sided p-value. The `average` rows "
         "are not part of the Holm family.", "",
-        (f"With {n_seeds} seeds the smallest p-value a sign-flip test can give is 2/2^{n_seeds} = "
-         f"{2 / 2 ** n_seeds:.3g}; it takes at least {min_seeds} seeds to reach p < {alpha}.") if n_seeds else "", "",
+        _floor_note(n_seeds, min_seeds, alpha), "",
         markdown(show, index=False), ""]
+
+
+def _floor_note(n_seeds: int, min_seeds: int, alpha: float) -> str:
+    if not n_seeds:
+        return ""
+    floor, resamples = stats.sign_flip_floor(n_seeds), stats.SIGN_FLIP_RESAMPLES
+    if 2 ** n_seeds <= resamples:
+        return (f"With {n_seeds} seeds the smallest p-value a sign-flip test can give is 2/2^{n_seeds} = {floor:.3g}; "
+                f"it takes at least {min_seeds} seeds to reach p < {alpha}.")
+    return (f"With {n_seeds} seeds the sign-flip test draws {resamples:,} random sign patterns; the observed one "
+            f"counts too, so its smallest p-value is 2/(1 + {resamples:,}) = {floor:.3g}.")
