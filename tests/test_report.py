@@ -131,6 +131,80 @@ def test_bootstrap_uses_exactly_the_seeds_of_the_seed_level_test(metrics_files):
     assert sig.loc["rte", "boot_delta"] == pytest.approx(np.mean([delta("rte", s) for s in (1, 2, 3)]))
 
 
+def _stsb_score(labels, preds) -> float:
+    from scipy.stats import pearsonr, spearmanr
+
+    return (pearsonr(preds, labels)[0] + spearmanr(preds, labels)[0]) / 2
+
+
+@pytest.fixture
+def degenerate_files(tmp_path):
+    """Metrics computed from the predictions, as finetune does. dup's STS-B seed 2 predicts 2.5 everywhere (its
+    correlations are undefined: null); base's RTE seed 3 predicts class 1 everywhere (its accuracy is defined)."""
+    rng = np.random.default_rng(1)
+    y = {"stsb": rng.uniform(0, 5, 80).round(2), "rte": rng.integers(0, 2, 80)}
+    paths = []
+    for model in ("base", "dup"):
+        for task in ("stsb", "rte"):
+            for seed in (1, 2, 3):
+                if task == "stsb":
+                    pred = y[task] + rng.normal(0, 1.0 if model == "base" else 0.6, 80)
+                    if (model, seed) == ("dup", 2):
+                        pred = np.full(80, 2.5)
+                    score = None if np.ptp(pred) == 0 else _stsb_score(y[task], pred)
+                else:
+                    pred = np.where(rng.random(80) < (0.6 if model == "base" else 0.75), y[task], 1 - y[task])
+                    if (model, seed) == ("base", 3):
+                        pred = np.ones(80, dtype=int)
+                    score = float(np.mean(pred == y[task]))
+                cell = tmp_path / model / task / f"seed{seed}"
+                cell.mkdir(parents=True)
+                pd.DataFrame({"split": "validation", "idx": np.arange(80), "label": y[task], "prediction": pred}
+                             ).to_csv(cell / "predictions.tsv", sep="\t", index=False)
+                (cell / "metrics.json").write_text(json.dumps({
+                    "model": model, "task": task, "seed": seed, "main_score": score, "diverged": False,
+                    "degenerate": bool(np.ptp(pred) == 0), "train_seconds": 1.0, "train_tokens": 100}))
+                paths.append(cell / "metrics.json")
+    return paths
+
+
+def test_degenerate_runs_counted_apart_from_diverged_and_scored_where_defined(degenerate_files, tmp_path):
+    root = degenerate_files[0].parents[3]
+    bases, tasks = {"base": "base", "dup": "base"}, ["stsb", "rte"]
+    runs = collect.collect_finetune(degenerate_files)
+    summary = glue.glue_summary(runs, bases, tasks).set_index(["model", "task"])
+
+    def score(model, task, seed):
+        pred = pd.read_csv(root / model / task / f"seed{seed}" / "predictions.tsv", sep="\t")
+        if task == "stsb":
+            return 100 * _stsb_score(pred["label"], pred["prediction"])
+        return 100 * float(np.mean(pred["label"] == pred["prediction"]))
+
+    stsb = summary.loc[("dup", "stsb")]  # the constant STS-B run: counted, shown, not averaged
+    assert (stsb["n_seeds"], stsb["n_diverged"], stsb["n_degenerate"], stsb["n_scored"]) == (3, 0, 1, 2)
+    assert stsb["mean"] == pytest.approx(np.mean([score("dup", "stsb", s) for s in (1, 3)]))
+    rte = summary.loc[("base", "rte")]  # the constant classifier: a real score, averaged in
+    assert (rte["n_seeds"], rte["n_diverged"], rte["n_degenerate"], rte["n_scored"]) == (3, 0, 1, 3)
+    assert rte["mean"] == pytest.approx(np.mean([score("base", "rte", s) for s in (1, 2, 3)]))
+    avg = summary.loc[("dup", "average")]
+    assert (avg["n_diverged"], avg["n_degenerate"], avg["n_scored"]) == (0, 1, 2)
+
+    sig = significance.compare(runs, bases, tasks, n_boot=50).set_index("task")
+    assert sig.loc["stsb", "n_pairs"] == 2 and sig.loc["rte", "n_pairs"] == 3
+    assert sig.loc["stsb", "boot_delta"] == pytest.approx(
+        np.mean([score("dup", "stsb", s) - score("base", "stsb", s) for s in (1, 3)]))
+    assert sig.loc["rte", "boot_delta"] == pytest.approx(
+        np.mean([score("dup", "rte", s) - score("base", "rte", s) for s in (1, 2, 3)]))
+
+    glue.write_glue_report(summary.reset_index(), sig.reset_index(), tasks, tmp_path / "g.csv", tmp_path / "g.md",
+                           tmp_path / "g.tex", tmp_path / "s.csv")
+    md = (tmp_path / "g.md").read_text()
+    assert "(1 degenerate)" in md and not re.search(r"\d+ diverged", md)
+    assert "Degenerate runs" in md
+    assert list(pd.read_csv(tmp_path / "g.csv").columns[3:7]) == ["n_seeds", "n_diverged", "n_degenerate", "n_scored"]
+    check_latex((tmp_path / "g.tex").read_text(), tmp_path)
+
+
 def test_cost_table(metrics_files):
     runs = collect.collect_finetune(metrics_files)
     bases = {"base": "base", "dup": "base"}

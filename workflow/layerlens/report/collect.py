@@ -18,19 +18,26 @@ def collect_probe(paths: Sequence[str | Path]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-RUN_COLUMNS = ["model", "task", "seed", "score", "diverged", "constant_predictions", "train_seconds",
+RUN_COLUMNS = ["model", "task", "seed", "score", "diverged", "degenerate", "train_seconds",
                "train_tokens", "total_flos", "peak_gpu_memory_mb", "device", "path", "predictions"]
 
 
 def collect_finetune(paths: Sequence[str | Path]) -> pd.DataFrame:
-    """One row per fine-tuning cell (``metrics.json``): its task score (a fraction), flags and cost."""
+    """One row per fine-tuning cell (``metrics.json``): its task score (a fraction, NaN where null), flags, cost.
+
+    ``diverged``: non-finite loss or logits. ``degenerate``: constant predictions without diverging; a run whose
+    score is null without diverging is one too (only constant predictions leave a metric undefined), which also
+    covers files written before finetune recorded the flag (they had ``constant_predictions``, classification only).
+    """
     rows = []
     for p in paths:
         m = read_json(p)
+        diverged = bool(m.get("diverged", False))
+        degenerate = bool(m.get("degenerate", m.get("constant_predictions", False)))
         rows.append({"model": m["model"], "task": m["task"], "seed": int(m["seed"]),
                      "score": math.nan if m["main_score"] is None else m["main_score"],
-                     "diverged": bool(m.get("diverged", False)),
-                     "constant_predictions": bool(m.get("constant_predictions", False)),
+                     "diverged": diverged,
+                     "degenerate": not diverged and (degenerate or m["main_score"] is None),
                      "train_seconds": m.get("train_seconds"), "train_tokens": m.get("train_tokens"),
                      "total_flos": m.get("total_flos"), "peak_gpu_memory_mb": m.get("peak_gpu_memory_mb"),
                      "device": m.get("device"), "path": str(p),

@@ -9,7 +9,6 @@ MNLI: matched and mismatched accuracy), then the task scores are averaged, per s
 
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import numpy as np
@@ -19,18 +18,26 @@ from .. import stats
 from ..io import write_text
 from . import significance as sig
 from .figures import figure
-from .seeds import by_seed, paired_diffs, seed_scores
+from .seeds import by_seed, n_flagged, paired_diffs, seed_scores
 from .tables import latex, markdown, pm, write_csv
 
-COLUMNS = ["model", "base", "task", "n_seeds", "n_diverged", "mean", "sd", "ci_lo", "ci_hi",
-           "delta_mean", "delta_sd", "delta_n"]
+COLUMNS = ["model", "base", "task", "n_seeds", "n_diverged", "n_degenerate", "n_scored", "mean", "sd", "ci_lo",
+           "ci_hi", "delta_mean", "delta_sd", "delta_n"]
+
+RULE = ("Diverged runs (non-finite loss or logits) are counted and shown, and enter no mean, no test and no "
+        "bootstrap. Degenerate runs (the same prediction for every dev example) are a real outcome of the recipe: "
+        "they enter with their score where it is defined (accuracy, F1, MCC of a constant predictor); on STS-B the "
+        "correlations of a constant are undefined, so there they are counted and shown and left out of means and "
+        "tests. A seed's `average` needs a score on every task.")
 
 
 def glue_summary(runs: pd.DataFrame, bases: dict[str, str], tasks: Sequence[str]) -> pd.DataFrame:
     """Long table: one row per (model, task) plus one per model for the GLUE average (task ``average``).
 
-    Columns: model, base, task, n_seeds, n_diverged, mean, sd, ci_lo, ci_hi, delta_mean, delta_sd, delta_n
-    (scores x100; deltas paired by seed against the base; empty for base models).
+    Columns: model, base, task, n_seeds, n_diverged, n_degenerate, n_scored (the seeds in mean, sd and interval,
+    :func:`.seeds.enters`), mean, sd, ci_lo, ci_hi, delta_mean, delta_sd, delta_n (scores x100; deltas paired by
+    seed against the base; empty for base models). For ``average`` the counts are of seeds with such a run on
+    some task.
     """
     scores = seed_scores(runs)
     rows = []
@@ -41,8 +48,9 @@ def glue_summary(runs: pd.DataFrame, bases: dict[str, str], tasks: Sequence[str]
                 continue
             s = stats.summarize(seeds.values())
             row = {"model": model, "base": bases[model], "task": task, "n_seeds": len(seeds),
-                   "n_diverged": sum(1 for v in seeds.values() if not math.isfinite(v)),
-                   **{k: v for k, v in s.as_dict().items() if k != "n"}}
+                   "n_diverged": n_flagged(runs, model, task, tasks, seeds, "diverged"),
+                   "n_degenerate": n_flagged(runs, model, task, tasks, seeds, "degenerate"),
+                   "n_scored": s.n, **{k: v for k, v in s.as_dict().items() if k != "n"}}
             if bases[model] != model:
                 d = stats.summarize(paired_diffs(seeds, by_seed(scores, bases[model], task, tasks)))
                 row.update(delta_mean=d.mean, delta_sd=d.sd, delta_n=d.n)
@@ -59,8 +67,9 @@ def write_glue_report(summary: pd.DataFrame, significance: pd.DataFrame, tasks: 
     wide, means = {}, {}
     for _, r in summary.iterrows():
         cell = pm(r["mean"], r["sd"]) + marks.get((r["model"], r["task"]), "")
-        if r["n_diverged"]:
-            cell += f" ({int(r['n_diverged'])} diverged)"
+        notes = [f"{int(r[f'n_{flag}'])} {flag}" for flag in ("diverged", "degenerate") if r[f"n_{flag}"]]
+        if notes:
+            cell += f" ({', '.join(notes)})"
         wide.setdefault(r["model"], {})[r["task"]] = cell
         means.setdefault(r["model"], {})[r["task"]] = r["mean"]
     models = list(dict.fromkeys(summary["model"]))
@@ -73,6 +82,7 @@ def write_glue_report(summary: pd.DataFrame, significance: pd.DataFrame, tasks: 
         "Task score x100, mean ± sd over seeds. A task's score is the GLUE benchmark's: the mean of its metrics "
         "(MRPC, QQP: F1 and accuracy; STS-B: Pearson and Spearman; MNLI: matched and mismatched accuracy); "
         "`average` is the GLUE average, the mean of the task scores, computed per seed.",
+        RULE,
         f"{sig.MARK_BOOT}: the difference to the base survives the paired bootstrap over dev examples, "
         f"{sig.MARK_SEED}: it survives the sign-flip test over seeds; both Holm-adjusted across tasks x variants at "
         f"alpha = {alpha}.", "",

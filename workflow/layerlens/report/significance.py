@@ -7,7 +7,8 @@ A variant is compared with its base in two ways (:mod:`layerlens.stats`):
   sign-flip test, their effect size d_z and the seeds a paired t-test needs to detect it;
 - over dev examples: a paired bootstrap of the score difference from the saved predictions, averaged over seeds.
 
-Both use the same seeds (``n_pairs``): those where neither run diverged (:func:`.seeds.paired_seeds`).
+Both use the same seeds (``n_pairs``): those where both runs enter the statistics (:func:`.seeds.paired_seeds`:
+neither diverged, both scored).
 
 Both sets of p-values are Holm-adjusted across tasks x variants; the tables mark the deltas that survive.
 """
@@ -119,7 +120,7 @@ def markdown_section(significance: pd.DataFrame, n_seeds: int, *, alpha: float, 
         "## Variant minus base", "",
         "Δ ± sd (seeds): mean and sd of the per-seed differences (same seed = same classifier-head "
         "initialisation and data "
-        "order); pairs: the seeds both tests use, those at which neither run diverged; d_z: that mean over the "
+        "order); pairs: the seeds both tests use, those at which both runs enter (see above); d_z: that mean over the "
         "differences' sd; p seeds: two-sided sign-flip test (exact up to 16 seeds, beyond that over "
         f"{stats.SIGN_FLIP_RESAMPLES:,} random sign patterns); seeds "
         f"needed: seeds for which a paired t-test detects an effect of this d_z with {power:.0%} power at alpha = "
