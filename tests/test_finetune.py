@@ -155,6 +155,33 @@ def test_nan_loss_is_detected_and_reported(prepared, tmp_path):
     assert saved["accuracy"] is None and saved["main_score"] is None and saved["diverged"] is True
 
 
+@pytest.mark.parametrize("task", ["rte", "stsb"])
+def test_constant_predictions_are_degenerate_not_diverged(prepared, task, tmp_path):
+    """The last layer's LayerNorm weight zeroed and no learning: every input gets the same hidden state, hence the
+    same prediction. The run is degenerate (any task), not diverged; a classifier's scores stay defined, STS-B's
+    correlations of a constant are not (null)."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    flat = tmp_path / "flat-model"
+    shutil.copytree(prepared / "models" / "tiny", flat)
+    state = load_file(str(flat / "model.safetensors"))
+    state["bert.encoder.layer.2.output.LayerNorm.weight"].zero_()
+    save_file(state, str(flat / "model.safetensors"), metadata={"format": "pt"})
+    write_manifest(flat, {"kind": "model", "name": "flat-model"})
+    rec = finetune.finetune(flat, prepared / "tok" / task, tmp_path / "cell", task=task, seed=1,
+                            params={**PARAMS, "learning_rate": 0.0, "epochs": 1, "eval_batch_size": 32})
+    pred = pd.read_csv(tmp_path / "cell" / "predictions.tsv", sep="\t")
+    assert pred["prediction"].nunique() == 1  # the setup does what it says
+    saved = json.loads((tmp_path / "cell" / "metrics.json").read_text())
+    assert saved["degenerate"] is True and saved["diverged"] is False and rec["degenerate"]
+    if task == "stsb":
+        assert saved["pearson"] is None and saved["spearmanr"] is None and saved["main_score"] is None
+    else:
+        assert saved["accuracy"] == pytest.approx(np.mean(pred["label"] == pred["prediction"]))
+
+
 def test_checkpoints_hold_no_pickle(prepared, tmp_path):
     from layerlens.checkpoint import SafeTrainer  # noqa: F401  (the trainer whose checkpoints these are)
 

@@ -5,11 +5,15 @@ import math
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from layerlens import report, stats
+from layerlens import stats
+from layerlens.report import collect, glue, output_change, significance, tables
+from layerlens.report import cost as cost_report
+from layerlens.report import probe as probe_report
 
 # main scores (fractions) per model, task, seed
 SCORES = {
@@ -29,11 +33,15 @@ def metrics_files(tmp_path):
         for seed, score in by_seed.items():
             p = tmp_path / model / task / f"seed{seed}" / "metrics.json"
             p.parent.mkdir(parents=True)
-            p.write_text(json.dumps({"model": model, "task": task, "seed": seed, "main_score": score,
-                                     "diverged": math.isnan(score), "train_seconds": 10.0 if model == "base" else 13.0,
+            diverged = math.isnan(score)  # as finetune writes it: null scores (strict JSON), diverged: true
+            p.write_text(json.dumps({"model": model, "task": task, "seed": seed,
+                                     "main_score": None if diverged else score, "diverged": diverged,
+                                     "train_seconds": 10.0 if model == "base" else 13.0,
                                      "train_tokens": 5000, "total_flos": 2e12, "device": "cpu"}))
             y = labels[task]
             pred = np.where(rng.random(50) < (0.6 if model == "base" else 0.9), y, 1 - y)
+            if diverged:  # NaN logits: their argmax is class 0 for every example
+                pred = np.zeros_like(y)
             pd.DataFrame({"split": "validation", "idx": np.arange(50), "label": y, "prediction": pred}).to_csv(
                 p.with_name("predictions.tsv"), sep="\t", index=False)
             (p.parent / "bench.tsv").write_text("s\th:m:s\tmax_rss\n%s\t0:00:30\t900.5\n"
@@ -53,9 +61,9 @@ def test_summarize_by_hand():
 
 
 def test_glue_summary_from_fixture(metrics_files):
-    runs = report.collect_finetune(metrics_files)
+    runs = collect.collect_finetune(metrics_files)
     assert len(runs) == 12 and runs["diverged"].sum() == 1
-    summary = report.glue_summary(runs, {"base": "base", "dup": "base"}, ["rte", "mrpc"]).set_index(["model", "task"])
+    summary = glue.glue_summary(runs, {"base": "base", "dup": "base"}, ["rte", "mrpc"]).set_index(["model", "task"])
 
     rte = summary.loc[("base", "rte")]
     assert rte["mean"] == pytest.approx(62.0) and rte["sd"] == pytest.approx(2.0)
@@ -80,8 +88,8 @@ def test_glue_summary_from_fixture(metrics_files):
 
 
 def test_compare_variant_with_base(metrics_files):
-    runs = report.collect_finetune(metrics_files)
-    sig = report.compare(runs, {"base": "base", "dup": "base"}, ["rte", "mrpc"], n_boot=500)
+    runs = collect.collect_finetune(metrics_files)
+    sig = significance.compare(runs, {"base": "base", "dup": "base"}, ["rte", "mrpc"], n_boot=500)
     rte = sig.set_index("task").loc["rte"]
     assert rte["delta"] == pytest.approx(np.mean([3.0, 1.0, 4.0]))
     assert rte["p_seeds"] == pytest.approx(0.25)  # 3 positive differences: 2/2^3
@@ -96,12 +104,113 @@ def test_compare_variant_with_base(metrics_files):
     assert fam["survives_boot"].all() and not fam["survives_seeds"].any()
 
 
+def _task_score(cell: Path, task: str) -> float:
+    """The GLUE task score of one cell's predictions, with scikit-learn (MRPC: mean of F1 and accuracy)."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    pred = pd.read_csv(cell / "predictions.tsv", sep="\t")
+    acc = accuracy_score(pred["label"], pred["prediction"])
+    return acc if task == "rte" else (acc + f1_score(pred["label"], pred["prediction"])) / 2
+
+
+def test_bootstrap_uses_exactly_the_seeds_of_the_seed_level_test(metrics_files):
+    """dup's MRPC seed 3 diverged (null score, class 0 everywhere): it enters neither test, on MRPC nor on the
+    average. The bootstrap's delta on the full dev set is the mean over the seed-level test's seeds."""
+    root = metrics_files[0].parents[3]
+    runs = collect.collect_finetune(metrics_files)
+    sig = significance.compare(runs, {"base": "base", "dup": "base"}, ["rte", "mrpc"], n_boot=50).set_index("task")
+
+    def delta(task, seed):
+        return 100 * (_task_score(root / "dup" / task / f"seed{seed}", task)
+                      - _task_score(root / "base" / task / f"seed{seed}", task))
+
+    assert sig.loc["mrpc", "n_pairs"] == 2 and sig.loc["average", "n_pairs"] == 2 and sig.loc["rte", "n_pairs"] == 3
+    assert sig.loc["mrpc", "boot_delta"] == pytest.approx(np.mean([delta("mrpc", s) for s in (1, 2)]))
+    assert sig.loc["average", "boot_delta"] == pytest.approx(
+        np.mean([np.mean([delta(t, s) for t in ("rte", "mrpc")]) for s in (1, 2)]))
+    assert sig.loc["rte", "boot_delta"] == pytest.approx(np.mean([delta("rte", s) for s in (1, 2, 3)]))
+
+
+def _stsb_score(labels, preds) -> float:
+    from scipy.stats import pearsonr, spearmanr
+
+    return (pearsonr(preds, labels)[0] + spearmanr(preds, labels)[0]) / 2
+
+
+@pytest.fixture
+def degenerate_files(tmp_path):
+    """Metrics computed from the predictions, as finetune does. dup's STS-B seed 2 predicts 2.5 everywhere (its
+    correlations are undefined: null); base's RTE seed 3 predicts class 1 everywhere (its accuracy is defined)."""
+    rng = np.random.default_rng(1)
+    y = {"stsb": rng.uniform(0, 5, 80).round(2), "rte": rng.integers(0, 2, 80)}
+    paths = []
+    for model in ("base", "dup"):
+        for task in ("stsb", "rte"):
+            for seed in (1, 2, 3):
+                if task == "stsb":
+                    pred = y[task] + rng.normal(0, 1.0 if model == "base" else 0.6, 80)
+                    if (model, seed) == ("dup", 2):
+                        pred = np.full(80, 2.5)
+                    score = None if np.ptp(pred) == 0 else _stsb_score(y[task], pred)
+                else:
+                    pred = np.where(rng.random(80) < (0.6 if model == "base" else 0.75), y[task], 1 - y[task])
+                    if (model, seed) == ("base", 3):
+                        pred = np.ones(80, dtype=int)
+                    score = float(np.mean(pred == y[task]))
+                cell = tmp_path / model / task / f"seed{seed}"
+                cell.mkdir(parents=True)
+                pd.DataFrame({"split": "validation", "idx": np.arange(80), "label": y[task], "prediction": pred}
+                             ).to_csv(cell / "predictions.tsv", sep="\t", index=False)
+                (cell / "metrics.json").write_text(json.dumps({
+                    "model": model, "task": task, "seed": seed, "main_score": score, "diverged": False,
+                    "degenerate": bool(np.ptp(pred) == 0), "train_seconds": 1.0, "train_tokens": 100}))
+                paths.append(cell / "metrics.json")
+    return paths
+
+
+def test_degenerate_runs_counted_apart_from_diverged_and_scored_where_defined(degenerate_files, tmp_path):
+    root = degenerate_files[0].parents[3]
+    bases, tasks = {"base": "base", "dup": "base"}, ["stsb", "rte"]
+    runs = collect.collect_finetune(degenerate_files)
+    summary = glue.glue_summary(runs, bases, tasks).set_index(["model", "task"])
+
+    def score(model, task, seed):
+        pred = pd.read_csv(root / model / task / f"seed{seed}" / "predictions.tsv", sep="\t")
+        if task == "stsb":
+            return 100 * _stsb_score(pred["label"], pred["prediction"])
+        return 100 * float(np.mean(pred["label"] == pred["prediction"]))
+
+    stsb = summary.loc[("dup", "stsb")]  # the constant STS-B run: counted, shown, not averaged
+    assert (stsb["n_seeds"], stsb["n_diverged"], stsb["n_degenerate"], stsb["n_scored"]) == (3, 0, 1, 2)
+    assert stsb["mean"] == pytest.approx(np.mean([score("dup", "stsb", s) for s in (1, 3)]))
+    rte = summary.loc[("base", "rte")]  # the constant classifier: a real score, averaged in
+    assert (rte["n_seeds"], rte["n_diverged"], rte["n_degenerate"], rte["n_scored"]) == (3, 0, 1, 3)
+    assert rte["mean"] == pytest.approx(np.mean([score("base", "rte", s) for s in (1, 2, 3)]))
+    avg = summary.loc[("dup", "average")]
+    assert (avg["n_diverged"], avg["n_degenerate"], avg["n_scored"]) == (0, 1, 2)
+
+    sig = significance.compare(runs, bases, tasks, n_boot=50).set_index("task")
+    assert sig.loc["stsb", "n_pairs"] == 2 and sig.loc["rte", "n_pairs"] == 3
+    assert sig.loc["stsb", "boot_delta"] == pytest.approx(
+        np.mean([score("dup", "stsb", s) - score("base", "stsb", s) for s in (1, 3)]))
+    assert sig.loc["rte", "boot_delta"] == pytest.approx(
+        np.mean([score("dup", "rte", s) - score("base", "rte", s) for s in (1, 2, 3)]))
+
+    glue.write_glue_report(summary.reset_index(), sig.reset_index(), tasks, tmp_path / "g.csv", tmp_path / "g.md",
+                           tmp_path / "g.tex", tmp_path / "s.csv")
+    md = (tmp_path / "g.md").read_text()
+    assert "(1 degenerate)" in md and not re.search(r"\d+ diverged", md)
+    assert "Degenerate runs" in md
+    assert list(pd.read_csv(tmp_path / "g.csv").columns[3:7]) == ["n_seeds", "n_diverged", "n_degenerate", "n_scored"]
+    check_latex((tmp_path / "g.tex").read_text(), tmp_path)
+
+
 def test_cost_table(metrics_files):
-    runs = report.collect_finetune(metrics_files)
+    runs = collect.collect_finetune(metrics_files)
     bases = {"base": "base", "dup": "base"}
-    summary = report.glue_summary(runs, bases, ["rte", "mrpc"])
-    bench = {(r.model, r.task, r.seed): str(report.Path(r.path).parent / "bench.tsv") for r in runs.itertuples()}
-    cost = report.cost_table(runs, bench, summary, bases).set_index(["model", "task"])
+    summary = glue.glue_summary(runs, bases, ["rte", "mrpc"])
+    bench = {(r.model, r.task, r.seed): str(Path(r.path).parent / "bench.tsv") for r in runs.itertuples()}
+    cost = cost_report.cost_table(runs, bench, summary, bases).set_index(["model", "task"])
     assert cost.loc[("base", "rte"), "wall_h_per_run"] == pytest.approx(1.0)
     assert cost.loc[("dup", "rte"), "extra_h_per_run"] == pytest.approx(0.5)
     gain = np.mean([63, 65, 66]) - np.mean([60, 64, 62])
@@ -112,10 +221,10 @@ def test_cost_table(metrics_files):
 
 
 def test_written_tables_and_figures(metrics_files, tmp_path):
-    runs = report.collect_finetune(metrics_files)
-    summary = report.glue_summary(runs, {"base": "base", "dup": "base"}, ["rte", "mrpc"])
-    sig = report.compare(runs, {"base": "base", "dup": "base"}, ["rte", "mrpc"], n_boot=200)
-    report.write_glue_report(summary, sig, ["rte", "mrpc"], tmp_path / "glue.csv", tmp_path / "glue.md",
+    runs = collect.collect_finetune(metrics_files)
+    summary = glue.glue_summary(runs, {"base": "base", "dup": "base"}, ["rte", "mrpc"])
+    sig = significance.compare(runs, {"base": "base", "dup": "base"}, ["rte", "mrpc"], n_boot=200)
+    glue.write_glue_report(summary, sig, ["rte", "mrpc"], tmp_path / "glue.csv", tmp_path / "glue.md",
                              tmp_path / "glue.tex", tmp_path / "sig.csv")
     md = (tmp_path / "glue.md").read_text()
     assert "smallest p-value a sign-flip test can give is 2/2^3 = 0.25; it takes at least 6 seeds" in md
@@ -128,7 +237,7 @@ def test_written_tables_and_figures(metrics_files, tmp_path):
     assert "(1 diverged)" in md
     back = pd.read_csv(tmp_path / "glue.csv")
     assert set(back["task"]) == {"rte", "mrpc", "average"}
-    report.plot_glue_deltas(summary, ["rte", "mrpc"], [tmp_path / "d.png", tmp_path / "d.pdf"])
+    glue.plot_glue_deltas(summary, ["rte", "mrpc"], [tmp_path / "d.png", tmp_path / "d.pdf"])
     assert (tmp_path / "d.png").stat().st_size > 1000 and (tmp_path / "d.pdf").read_bytes()[:4] == b"%PDF"
 
 
@@ -148,7 +257,7 @@ def check_latex(tex: str, tmp_path) -> None:
         assert envs == ["table"]
 
 
-def test_probe_report(tmp_path):
+def _probe_rows() -> pd.DataFrame:
     rows = []
     for model, depth in (("base", 3), ("dup", 4)):
         for layer in range(depth + 1):
@@ -156,29 +265,83 @@ def test_probe_report(tmp_path):
                          "top1_lo": 0.85 - 0.1 * layer, "top1_hi": 0.95 - 0.1 * layer, "top5": 0.95,
                          "cross_entropy": 1.0 + layer, "agree_last": 0.5, "kl_last": 0.1, "n_tokens": 100,
                          "n_sentences": 10, "head": "pretrained"})
+    return pd.DataFrame(rows)
+
+
+def test_probe_report(tmp_path):
+    rows = _probe_rows()
     csvs = []
     for model in ("base", "dup"):
         p = tmp_path / f"{model}.csv"
-        pd.DataFrame([r for r in rows if r["model"] == model]).to_csv(p, index=False)
+        rows[rows.model == model].to_csv(p, index=False)
         csvs.append(p)
-    probe = report.collect_probe(csvs)
-    report.write_probe_report(probe, tmp_path / "probe.csv", tmp_path / "probe.md", tmp_path / "probe.tex")
+    probe = collect.collect_probe(csvs)
+    probe_report.write_probe_report(probe, tmp_path / "probe.csv", tmp_path / "probe.md", tmp_path / "probe.tex")
     check_latex((tmp_path / "probe.tex").read_text(), tmp_path)
     md = (tmp_path / "probe.md").read_text()
     assert re.search(r"\|\s*base\s*\|\s*0\.900\s*\|\s*0\.800\s*\|\s*0\.700\s*\|\s*0\.600\s*\|\s*\|", md)
     assert len(pd.read_csv(tmp_path / "probe.csv")) == 9
-    report.plot_probe_family(probe, "base", ["dup"], tmp_path / "f.png")
+    probe_report.plot_probe_family(probe, "base", ["dup"], tmp_path / "f.png")
     assert (tmp_path / "f.png").stat().st_size > 1000
 
 
+def _change_rows() -> pd.DataFrame:
+    return pd.DataFrame([{"variant": f"b-{k}{i}", "base": "b", "layers": "", "kind": kind, "touched": str(i),
+                          "first_touched": i, "kl": 0.01 * (i + 1), "agree_top1": 0.9, "agree_lo": 0.88,
+                          "agree_hi": 0.92, "top1_base": 0.8, "top1_variant": 0.79, "n_tokens": 100, "n_sentences": 10}
+                         for kind, k in (("duplicate", "dup"), ("remove", "rm")) for i in range(3)])
+
+
 def test_output_change_report(tmp_path):
-    rows = [{"variant": f"b-{k}{i}", "base": "b", "layers": "", "kind": kind, "touched": str(i), "first_touched": i,
-             "kl": 0.01 * (i + 1), "agree_top1": 0.9, "agree_lo": 0.88, "agree_hi": 0.92, "top1_base": 0.8,
-             "top1_variant": 0.79, "n_tokens": 100, "n_sentences": 10}
-            for kind, k in (("duplicate", "dup"), ("remove", "rm")) for i in range(3)]
-    change = pd.DataFrame(rows)
-    report.write_change_report(change, tmp_path / "c.csv", tmp_path / "c.md", tmp_path / "c.tex")
+    change = _change_rows()
+    output_change.write_change_report(change, tmp_path / "c.csv", tmp_path / "c.md", tmp_path / "c.tex")
     assert "0.900 [0.880, 0.920]" in (tmp_path / "c.md").read_text()
     check_latex((tmp_path / "c.tex").read_text(), tmp_path)
-    report.plot_output_change(change, [tmp_path / "c.png", tmp_path / "c.pdf"])
+    output_change.plot_output_change(change, [tmp_path / "c.png", tmp_path / "c.pdf"])
     assert (tmp_path / "c.png").stat().st_size > 1000
+
+
+def test_latex_writer_escapes_marks_symbols_and_bolds_the_best_by_number(tmp_path):
+    """Hand-written expectations: Styler's escaping, the symbols pdflatex lacks, bold by value not by text."""
+    shown = pd.DataFrame({"a_b": ["9.00 ± 1.00†", "10.00 ± 2.00*"], "50%": ["∞", "Δ & #1"]}, index=["m_1", "m&2"])
+    rank = pd.DataFrame({"a_b": [9.0, 10.0], "50%": [float("nan"), 3.0]}, index=shown.index)  # "9..." > "10..." as text
+    tex = tables.latex(shown, rank_by=rank, axis=0, caption="A caption.", label="tab:x")
+    assert "\\begin{table}[htbp]" in tex and "\\caption{A caption.}" in tex and "\\label{tab:x}" in tex
+    assert "\\toprule" in tex and "\\midrule" in tex and "\\bottomrule" in tex and "{lrr}" in tex
+    assert " & a\\_b & 50\\% \\\\" in tex
+    assert "m\\_1 & 9.00 $\\pm$ 1.00\\textdagger{} & $\\infty$ \\\\" in tex
+    assert "m\\&2 & \\textbf{10.00 $\\pm$ 2.00*} & \\textbf{$\\Delta$ \\& \\#1} \\\\" in tex
+    for raw in ("±", "†", "Δ", "∞"):
+        assert raw not in tex
+    check_latex(tex, tmp_path)
+    by_row = tables.latex(shown, rank_by=rank, axis=1, caption="c", label="l")
+    assert "m\\_1 & \\textbf{9.00" in by_row and "m\\&2 & \\textbf{10.00" in by_row  # NaN is never best
+
+
+FIGURES = {
+    "probe": lambda df, paths: probe_report.plot_probe(df["probe"][df["probe"].model == "base"], paths),
+    "probe_family": lambda df, paths: probe_report.plot_probe_family(df["probe"], "base", ["dup"], paths),
+    "glue_deltas": lambda df, paths: glue.plot_glue_deltas(df["summary"], ["rte", "mrpc"], paths),
+    "output_change": lambda df, paths: output_change.plot_output_change(df["change"], paths),
+}
+
+
+@pytest.mark.parametrize("name", FIGURES)
+def test_every_figure_png_and_pdf_from_one_drawing(name, metrics_files, tmp_path):
+    """PNG and PDF of a figure have the same size (PNG pixels / dpi = PDF points / 72) and the one dpi."""
+    from PIL import Image
+
+    data = {"probe": _probe_rows(), "change": _change_rows(),
+            "summary": glue.glue_summary(collect.collect_finetune(metrics_files), {"base": "base", "dup": "base"},
+                                         ["rte", "mrpc"])}
+    png, pdf = tmp_path / f"{name}.png", tmp_path / f"{name}.pdf"
+    FIGURES[name](data, [png, pdf])
+    with Image.open(png) as im:
+        width_px, height_px = im.size
+        dpi = im.info["dpi"][0]
+    box = re.search(rb"/MediaBox\s*\[\s*0 0 ([\d.]+) ([\d.]+)\s*\]", pdf.read_bytes())
+    width_pt, height_pt = float(box.group(1)), float(box.group(2))
+    assert dpi == pytest.approx(150, abs=0.5)
+    assert width_px / dpi == pytest.approx(width_pt / 72, abs=0.02)
+    assert height_px / dpi == pytest.approx(height_pt / 72, abs=0.02)
+    assert not list(tmp_path.glob(".*"))  # no temporary files left behind

@@ -9,11 +9,33 @@ from scipy import stats as sps
 from sklearn import metrics as skm
 
 
+def exact_sign_flip(diffs) -> float:
+    """Two-sided p by enumerating all 2**n sign patterns: the share with |mean| at least the observed one."""
+    d = np.asarray(diffs, float)
+    n = d.size
+    patterns = np.arange(2 ** n)[:, None] >> np.arange(n) & 1  # one row per sign pattern, 1 = flipped
+    means = np.abs((1 - 2 * patterns) @ d) / n
+    return float(np.mean(means >= abs(d.mean()) * (1 - 1e-12)))
+
+
 @pytest.mark.parametrize("diffs", [[0.5, 1.2, -0.3, 0.8, 1.1], [1.0, 2.0, 3.0], [-2.0, 0.5, 0.1, -0.7, 0.3, -1.2, 0.4]])
-def test_sign_flip_matches_scipy_permutation_test(diffs):
-    expected = sps.permutation_test((np.array(diffs),), np.mean, permutation_type="samples", n_resamples=np.inf,
-                                    alternative="two-sided").pvalue
-    assert stats.sign_flip_test(diffs) == pytest.approx(expected)
+def test_sign_flip_matches_exact_enumeration(diffs):
+    assert stats.sign_flip_test(diffs) == pytest.approx(exact_sign_flip(diffs))
+
+
+def test_sign_flip_with_20_seeds_is_never_zero_and_counts_the_observed_pattern():
+    """2**20 sign patterns exceed the resamples: Monte Carlo. A permutation p counts the observed pattern, (1+k)/(1+B)
+    per tail (two-sided: twice the smaller tail), so all 20 differences positive give 2/(1+B), not 0."""
+    B = 9999
+    assert stats.sign_flip_test([1.0] * 20, n_resamples=B) == pytest.approx(2 / (1 + B))
+    rng = np.random.default_rng(3)
+    diffs = rng.normal(0.7, 1.0, 20)
+    p = stats.sign_flip_test(diffs, n_resamples=B, seed=1)
+    k = p * (1 + B) / 2 - 1  # resamples at least as extreme, in the smaller tail
+    assert k == pytest.approx(round(k)) and round(k) >= 0
+    exact = exact_sign_flip(diffs)
+    assert 0.01 < exact < 0.2
+    assert p == pytest.approx(exact, abs=4 * math.sqrt(exact * (1 - exact) / B))
 
 
 def test_sign_flip_floor_and_seeds_needed_for_it():

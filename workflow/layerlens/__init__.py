@@ -9,7 +9,7 @@ One module per pipeline stage:
 - :mod:`layerlens.probe`     every hidden layer through the masked-LM head
 - :mod:`layerlens.finetune`  GLUE fine-tuning with the HF Trainer
 - :mod:`layerlens.stats`     seed statistics
-- :mod:`layerlens.report`    tables and figures
+- :mod:`layerlens.report`    tables and figures (a package: one module per table or figure family)
 
 Everything that differs between model families lives in :mod:`layerlens.families`.
 """

@@ -8,6 +8,8 @@
 - Batches are padded per batch (``DataCollatorWithPadding``), never to ``max_length``.
 - Metrics are computed locally (:mod:`layerlens.tasks`); ``metrics.json`` and ``predictions.tsv`` are written
   atomically; the trained weights are dropped unless ``keep_weights``.
+- ``metrics.json`` flags a run ``diverged`` (non-finite loss, gradient norm or logits: null scores) or
+  ``degenerate`` (finite, but the same prediction for every example of a dev split).
 """
 
 from __future__ import annotations
@@ -222,8 +224,9 @@ def finetune(model_dir: str | Path, tokenized_dir: str | Path, out_dir: str | Pa
         "diverged": diverged,
         "diverged_at_step": diverged_at,
         "resumed_from": Path(resume).name if resume else None,
-        "constant_predictions": any(len(np.unique(y)) == 1 for _, y in outputs.values())
-        and not spec.is_regression,
+        # constant predictions on a dev split, any task (not from a divergence): a real outcome of the recipe, whose
+        # accuracy / F1 / MCC are defined and STS-B's correlations are not (null)
+        "degenerate": not diverged and any(len(np.unique(y)) == 1 for _, y in outputs.values()),
         "total_flos": float(trainer.state.total_flos),
         "train_samples_per_second": train_out.metrics.get("train_samples_per_second"),
         "train_tokens": int(np.sum(train["length"])) * float(params["epochs"]),

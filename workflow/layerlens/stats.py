@@ -1,8 +1,9 @@
 """Statistics over seeds and dev examples: how sure is a difference between a variant and its base?
 
 - :func:`summarize`: n, mean, sample sd (ddof=1) and the 95% t interval of the mean over seeds.
-- :func:`sign_flip_test`: exact paired permutation test on per-seed differences (two-sided). With n seeds its
-  smallest possible p is 2 / 2**n, so fewer than 6 seeds can never give p < 0.05 (:func:`min_seeds_sign_flip`).
+- :func:`sign_flip_test`: paired permutation test on per-seed differences (two-sided, scipy's), exact up to 16
+  seeds. With n seeds its smallest possible p is 2 / 2**n, so fewer than 6 seeds can never give p < 0.05
+  (:func:`min_seeds_sign_flip`).
 - :func:`paired_bootstrap`: resample dev examples (the same resample for base and variant, for every seed) and
   recompute the task score difference averaged over seeds: a percentile interval and a two-sided p-value.
 - :func:`holm`: Holm's step-down adjustment across a family of tests (tasks x variants).
@@ -12,13 +13,15 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
 from scipy import stats as sps
+
+#: Monte Carlo sign patterns of the sign-flip test; at or below this many (2**16 < 100,000) it enumerates all
+SIGN_FLIP_RESAMPLES = 100_000
 
 
 @dataclass(frozen=True)
@@ -54,23 +57,25 @@ def _finite(values) -> np.ndarray:
 # --- over seeds ------------------------------------------------------------------------------------------
 
 
-def sign_flip_test(diffs: Sequence[float], n_resamples: int = 100_000, seed: int = 0) -> float:
+def sign_flip_test(diffs: Sequence[float], n_resamples: int = SIGN_FLIP_RESAMPLES, seed: int = 0) -> float:
     """Two-sided paired permutation test of mean(diffs) = 0: under the null each difference's sign is a coin flip.
 
-    Exact (all 2**n sign patterns) up to 16 seeds, Monte Carlo beyond. NaN with fewer than 2 differences.
+    ``scipy.stats.permutation_test`` (``permutation_type="samples"``): exact over all 2**n sign patterns while
+    2**n <= n_resamples (up to 16 seeds by default), Monte Carlo beyond, where the observed pattern counts as one
+    of the resamples, so p >= 2 / (1 + n_resamples) and never 0. NaN with fewer than 2 differences.
     """
     d = _finite(diffs)
-    n = d.size
-    if n < 2:
+    if d.size < 2:
         return math.nan
-    observed = abs(d.mean())
-    if n <= 16:
-        signs = np.array(list(itertools.product((1.0, -1.0), repeat=n)))
-    else:
-        rng = np.random.default_rng(seed)
-        signs = rng.choice((1.0, -1.0), size=(n_resamples, n))
-    means = np.abs(signs @ d) / n
-    return float(np.mean(means >= observed - 1e-12 * max(1.0, observed)))
+    res = sps.permutation_test((d,), lambda x, axis: np.mean(x, axis=axis), permutation_type="samples",
+                               alternative="two-sided", n_resamples=n_resamples, vectorized=True, rng=seed)
+    return float(res.pvalue)
+
+
+def sign_flip_floor(n: int, n_resamples: int = SIGN_FLIP_RESAMPLES) -> float:
+    """The smallest p :func:`sign_flip_test` can give with n differences: 2 / 2**n exact, 2 / (1 + resamples)
+    Monte Carlo."""
+    return max(2 / 2 ** n, 2 / (1 + n_resamples))
 
 
 def min_seeds_sign_flip(alpha: float = 0.05) -> int:

@@ -6,8 +6,8 @@ sys.path.insert(0, os.path.join(snakemake.scriptdir, ".."))  # noqa: F821  (the 
 from layerlens.runtime import job  # noqa: E402
 
 with job(snakemake):  # noqa: F821
-    from layerlens import report
+    from layerlens.report import collect, probe
 
     smk = snakemake  # noqa: F821
-    report.plot_probe_family(report.collect_probe(smk.input), smk.wildcards.base, smk.params.variants,
-                             [smk.output.png, smk.output.pdf])
+    probe.plot_probe_family(collect.collect_probe(smk.input), smk.wildcards.base, smk.params.variants,
+                            [smk.output.png, smk.output.pdf])

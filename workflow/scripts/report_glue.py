@@ -6,17 +6,17 @@ sys.path.insert(0, os.path.join(snakemake.scriptdir, ".."))  # noqa: F821  (the 
 from layerlens.runtime import job  # noqa: E402
 
 with job(snakemake):  # noqa: F821
-    from layerlens import report
+    from layerlens.report import collect, cost, glue, significance
 
     smk = snakemake  # noqa: F821
     p, out, st = smk.params, smk.output, smk.params.statistics
-    runs = report.collect_finetune(smk.input.metrics)
-    summary = report.glue_summary(runs, p.bases, p.tasks)
-    significance = report.compare(runs, p.bases, p.tasks, alpha=st["alpha"], n_boot=st["bootstrap"],
-                                  power=st["power"], seed=st["seed"])
-    report.write_glue_report(summary, significance, p.tasks, out.csv, out.md, out.tex, out.significance,
-                             alpha=st["alpha"], power=st["power"])
-    report.plot_glue_deltas(summary, p.tasks, [out.deltas, out.deltas_pdf])
+    runs = collect.collect_finetune(smk.input.metrics)
+    summary = glue.glue_summary(runs, p.bases, p.tasks)
+    tests = significance.compare(runs, p.bases, p.tasks, alpha=st["alpha"], n_boot=st["bootstrap"],
+                                 power=st["power"], seed=st["seed"])
+    glue.write_glue_report(summary, tests, p.tasks, out.csv, out.md, out.tex, out.significance,
+                           alpha=st["alpha"], power=st["power"])
+    glue.plot_glue_deltas(summary, p.tasks, [out.deltas, out.deltas_pdf])
     benchmarks = dict(zip([(m, t, s) for m in p.bases for t in p.tasks for s in p.seeds], smk.input.benchmarks))
-    cost = report.cost_table(runs, benchmarks, summary, p.bases)
-    report.write_cost_report(cost, out.cost, out.cost_md)
+    costs = cost.cost_table(runs, benchmarks, summary, p.bases)
+    cost.write_cost_report(costs, out.cost, out.cost_md)

@@ -6,7 +6,7 @@ sys.path.insert(0, os.path.join(snakemake.scriptdir, ".."))  # noqa: F821  (the 
 from layerlens.runtime import job  # noqa: E402
 
 with job(snakemake):  # noqa: F821
-    from layerlens import report
+    from layerlens.report import collect, probe
 
     out = snakemake.output  # noqa: F821
-    report.write_probe_report(report.collect_probe(snakemake.input), out.csv, out.md, out.tex)  # noqa: F821
+    probe.write_probe_report(collect.collect_probe(snakemake.input), out.csv, out.md, out.tex)  # noqa: F821
