@@ -121,7 +121,7 @@ def worker(args) -> dict:
 
 
 def prepare(work: Path, model: str, glue_dir: str, task_list, params) -> None:
-    from layerlens import download, finetune
+    from layerlens import download, tokenization
 
     if not (work / "model").exists():
         download.fetch_model(model, "main", work / "model", name="model")
@@ -129,7 +129,7 @@ def prepare(work: Path, model: str, glue_dir: str, task_list, params) -> None:
         if not (work / f"glue-{task}").exists():
             download.fetch_glue(task, "tsv", work / f"glue-{task}", tsv_dir=glue_dir)
         if not (work / f"tok-{task}").exists():
-            finetune.tokenize_task(work / f"glue-{task}", work / "model", work / f"tok-{task}", task,
+            tokenization.tokenize_task(work / f"glue-{task}", work / "model", work / f"tok-{task}", task,
                                    params["max_length"])
 
 

