@@ -51,11 +51,17 @@ def job_pids(workdir, script="finetune.py"):
 
 
 @pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="needs Linux /proc to find the job process")
-def test_kill_9_mid_finetune_then_rerun_gives_identical_metrics(tmp_path):
+@pytest.mark.parametrize("checkpointing", [
+    # the path users get by default: a checkpoint by time (checkpoint_minutes, default 30), none by steps; a
+    # fraction of a minute here, so the first one comes within the run
+    {"checkpoint_minutes": 0.01, "checkpoint_steps": None},
+    {"checkpoint_minutes": None, "checkpoint_steps": 20},
+], ids=["by-time-default-path", "by-steps"])
+def test_kill_9_mid_finetune_then_rerun_gives_identical_metrics(tmp_path, checkpointing):
     ref, run = tmp_path / "ref", tmp_path / "run"
     for d in (ref, run):
         d.mkdir()
-        setup(d, checkpoint_steps=20)
+        setup(d, **checkpointing)
     assert smk(ref, f"{CELL}/metrics.json").returncode == 0
 
     proc = subprocess.Popen([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--configfile",
