@@ -128,3 +128,12 @@ def test_paired_bootstrap_null_and_clear_effect():
     clear = stats.paired_bootstrap(accuracy_score, {"validation": y}, [{"validation": b} for b in base], perfect,
                                    n_resamples=500)
     assert clear.delta > 0.25 and clear.ci_lo > 0 and clear.p < 0.01
+
+
+def test_bootstrap_ratio_interval():
+    hits = np.array([[1, 0, 3, 2]])
+    counts = np.array([1, 2, 3, 2])
+    lo, hi = stats.bootstrap_ratio_ci(hits, counts, 2000, seed=0)
+    assert lo[0] < 6 / 8 < hi[0] and 0 <= lo[0] and hi[0] <= 1
+    lo2, hi2 = stats.bootstrap_ratio_ci(np.array([[2, 2, 2, 2]]), np.array([2, 2, 2, 2]), 100)
+    assert lo2[0] == hi2[0] == 1.0

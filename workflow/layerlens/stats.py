@@ -5,6 +5,8 @@
   smallest possible p is 2 / 2**n, so fewer than 6 seeds can never give p < 0.05 (:func:`min_seeds_sign_flip`).
 - :func:`paired_bootstrap`: resample dev examples (the same resample for base and variant, for every seed) and
   recompute the task score difference averaged over seeds: a percentile interval and a two-sided p-value.
+- :func:`bootstrap_ratio_ci`: percentile interval of a ratio of sums (the probe's top-1, output change's
+  agreement), resampling sentences.
 - :func:`holm`: Holm's step-down adjustment across a family of tests (tasks x variants).
 - :func:`cohens_dz` and :func:`seeds_needed`: the paired effect size and how many seeds a paired t-test needs to
   detect it with 80% power at alpha = 0.05.
@@ -164,6 +166,23 @@ def paired_bootstrap(score: Callable[[dict], np.ndarray], labels: dict[str, np.n
     lo, hi = np.quantile(samples, [alpha, 1 - alpha])
     p = (1 + np.sum(np.abs(samples - observed) >= abs(observed) - 1e-12)) / (samples.size + 1)
     return Bootstrap(observed, float(lo), float(hi), float(min(1.0, p)), n_resamples)
+
+
+def bootstrap_ratio_ci(hits: np.ndarray, counts: np.ndarray, n_boot: int, seed: int = 0,
+                       level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile interval of sum(hits)/sum(counts) per row, resampling the columns (sentences) with
+    replacement: tokens of one sentence are not independent, sentences are."""
+    n_rows = hits.shape[0]
+    keep = counts > 0
+    hits, counts = hits[:, keep], counts[keep]
+    if n_boot <= 0 or counts.size < 2:
+        return np.full(n_rows, np.nan), np.full(n_rows, np.nan)
+    rng = np.random.default_rng(seed)
+    n = counts.size
+    weights = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot)  # (B, n): times each sentence is drawn
+    ratios = (weights @ hits.T) / (weights @ counts)[:, None]  # (B, rows)
+    alpha = (1 - level) / 2
+    return np.quantile(ratios, alpha, axis=0), np.quantile(ratios, 1 - alpha, axis=0)
 
 
 # --- many tests ------------------------------------------------------------------------------------------

@@ -1,0 +1,40 @@
+"""Output change against each model's own MLM logits, one sentence at a time."""
+
+import random
+
+import pytest
+import torch
+from helpers import sentence
+from layerlens import layermap
+from layerlens.output_change import output_change
+from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+SENTENCES = [sentence(random.Random(i)) for i in range(23)] + ["A dog .", "the the the"]
+
+
+def test_output_change_against_direct_logits(tiny_bert, tmp_path):
+    layermap.build_variant(tiny_bert, tmp_path / "same", [0, 1, 2])
+    same = output_change(tiny_bert, tmp_path / "same", SENTENCES, bootstrap=0)
+    assert same["kl"].iloc[0] == pytest.approx(0, abs=1e-7) and same["agree_top1"].iloc[0] == 1.0
+    assert same["kind"].iloc[0] == "identity"
+
+    layermap.build_variant(tiny_bert, tmp_path / "rm", [0, 2])
+    got = output_change(tiny_bert, tmp_path / "rm", SENTENCES, bootstrap=200, variant_name="rm").iloc[0]
+    tok = AutoTokenizer.from_pretrained(str(tiny_bert))
+    base = AutoModelForMaskedLM.from_pretrained(str(tiny_bert)).eval()
+    var = AutoModelForMaskedLM.from_pretrained(str(tmp_path / "rm")).eval()
+    kl, agree, hits, n = 0.0, 0, 0, 0
+    with torch.no_grad():
+        for s in SENTENCES:
+            enc = tok(s, return_tensors="pt", return_special_tokens_mask=True)
+            keep = enc.pop("special_tokens_mask")[0] == 0
+            lb = torch.log_softmax(base(**enc).logits[0][keep], -1)
+            lv = torch.log_softmax(var(**enc).logits[0][keep], -1)
+            kl += (lb.exp() * (lb - lv)).sum().item()
+            agree += (lb.argmax(-1) == lv.argmax(-1)).sum().item()
+            hits += (lv.argmax(-1) == enc["input_ids"][0][keep]).sum().item()
+            n += int(keep.sum())
+    assert got["kl"] == pytest.approx(kl / n, rel=1e-4)
+    assert got["agree_top1"] == pytest.approx(agree / n) and got["top1_variant"] == pytest.approx(hits / n)
+    assert got["agree_lo"] <= got["agree_top1"] <= got["agree_hi"]
+    assert (got["kind"], got["touched"], got["first_touched"]) == ("remove", "1", 1)
