@@ -190,3 +190,35 @@ def test_real_encoder_without_a_head(shared_glue, tmp_path):
     table = probe.run_probe(model, probe_sents, bootstrap=0, head_dir=tmp_path / "head")
     assert list(table["layer"]) == list(range(7)) and set(table["head"]) == {"fit"}
     assert table["top1"].min() > 0.5 and table["top1"].iloc[0] > table["top1"].iloc[-1]
+
+
+def test_a_quoted_probe_sentence_is_not_fitted_on(tiny_bert, tmp_path):
+    """A train sentence that is also a probe sentence, double quotes and all, is kept out of the head's text."""
+    from datasets import load_from_disk
+    from helpers import make_glue_tsv
+    from layerlens.download import fetch_glue, fetch_model
+
+    quoted = 'he said " the dog is happy " to the man .'
+    glue = make_glue_tsv(tmp_path / "glue", tasks=("rte", "sst2"))
+    dev = (glue / "RTE" / "dev.tsv").read_text().splitlines()
+    dev.insert(1, f"99\t{quoted}\ta cat .\tnot_entailment")  # the first probe sentence
+    (glue / "RTE" / "dev.tsv").write_text("\n".join(dev) + "\n")
+    with open(glue / "SST-2" / "train.tsv", "a") as fh:
+        fh.write(f"{quoted}\t1\n")
+    dirs = {t: tmp_path / t for t in ("rte", "sst2")}
+    for t, d in dirs.items():
+        fetch_glue(t, "tsv", d, tsv_dir=glue)
+    fetch_model(str(tiny_bert), "main", tmp_path / "m", name="m")
+    sentences.write_sentences(dirs, 20, tmp_path / "sentences.tsv")
+
+    probe_text = set(sentences.select_sentences(dirs, 20)["sentence"].str.strip())
+    assert quoted in probe_text
+    train_text = {s.strip() for t, d in dirs.items() for col in (("sentence1", "sentence2") if t == "rte"
+                  else ("sentence",)) for s in load_from_disk(str(d))["train"][col]}
+    settings = {"sentences": 10_000, "steps": 1, "batch_size": 4, "learning_rate": 1e-3, "seed": 0,
+                "max_length": 32, "objective": "reconstruct", "mlm_probability": 0.15, "weight_decay": 0.0}
+    info = head.fit_head_to_dir(tmp_path / "m", dirs, tmp_path / "sentences.tsv", tmp_path / "head",
+                                settings=settings)
+    counts = info["sentence_counts"]
+    assert counts["dropped_as_probe_sentences"] == len(train_text & probe_text) >= 1
+    assert counts["used"] == counts["available"] == len(train_text - probe_text)

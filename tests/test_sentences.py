@@ -1,6 +1,7 @@
 """The probe's sentences and a fitted head's held-apart text, against the GLUE folders they come from."""
 
 import pandas as pd
+import pytest
 from datasets import load_from_disk
 from layerlens import sentences
 from layerlens.download import fetch_glue
@@ -42,3 +43,28 @@ def test_the_text_is_held_apart_from_the_probe_sentences(tiny_glue, tmp_path):
     again, _ = sentences.fit_sentences(dirs, 25, seed=1, exclude=probe_sents)
     assert again == sentences.fit_sentences(dirs, 25, seed=1, exclude=probe_sents)[0] and len(again) == 25
     assert again != sentences.fit_sentences(dirs, 25, seed=2, exclude=probe_sents)[0]
+
+
+@pytest.mark.realdata
+def test_real_rte_and_mrpc_dev_text_round_trips_byte_for_byte(shared_glue, tmp_path):
+    """Every RTE and MRPC dev sentence (a fifth hold a double quote) comes back from sentences.tsv as it is in
+    the original dev.tsv."""
+    dirs = glue_dirs(shared_glue, tmp_path, ("rte", "mrpc"))
+    out = tmp_path / "sentences.tsv"
+    written = sentences.write_sentences(dirs, 100_000, out)
+    back = sentences.read_sentences(out)
+    changed = [(a, b) for a, b in zip(written["sentence"], back["sentence"]) if a.encode() != b.encode()]
+    assert len(back) == len(written) and not changed, f"{len(changed)} sentences changed, e.g. {changed[:1]}"
+    pd.testing.assert_frame_equal(back, written)
+    raw = {"rte": raw_fields(shared_glue / "RTE" / "dev.tsv", (1, 2)),
+           "mrpc": raw_fields(shared_glue / "MRPC" / "dev.tsv", (3, 4))}
+    for task, fields in raw.items():
+        got = back[back.task == task]["sentence"]
+        assert got.is_unique and set(got) == set(fields)  # every field of the original file, unchanged
+        assert sum('"' in s for s in got) == {"rte": 54, "mrpc": 138}[task]  # on 48 and 85 of the lines
+
+
+def raw_fields(path, columns):
+    """The text fields of an original GLUE file, split by hand (the files are unquoted TSV)."""
+    lines = path.read_text(encoding="utf-8-sig").splitlines()[1:]
+    return [line.split("\t")[c] for line in lines if line for c in columns]

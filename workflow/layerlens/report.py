@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from . import stats
-from .io import atomic_path, read_json, write_text
+from .io import atomic_path, read_json, read_tsv, write_text
 from .tasks import batched_task_score, get_task
 
 SCALE = 100.0
@@ -61,7 +61,7 @@ def collect_finetune(paths: Sequence[str | Path]) -> pd.DataFrame:
 
 def read_predictions(path: str | Path) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """``{split: (idx, labels, predictions)}`` of one cell's predictions.tsv, sorted by idx."""
-    df = pd.read_csv(path, sep="\t")
+    df = read_tsv(path, text_columns=("split",))
     out = {}
     for split, g in df.groupby("split", sort=False):
         g = g.sort_values("idx")

@@ -17,7 +17,7 @@ from typing import Sequence
 import pandas as pd
 
 from .errors import InputError
-from .io import atomic_path
+from .io import read_tsv, write_tsv
 from .tasks import get_task
 
 SENTENCE_COLUMNS = ["task", "idx", "column", "sentence"]
@@ -55,19 +55,15 @@ def select_sentences(glue_dirs: dict[str, str | Path], n: int) -> pd.DataFrame:
 def write_sentences(glue_dirs: dict[str, str | Path], n: int, out: str | Path) -> pd.DataFrame:
     """The probe_sentences rule: :func:`select_sentences` to the TSV ``out``."""
     table = select_sentences(glue_dirs, n)
-    with atomic_path(out) as tmp:
-        table.to_csv(tmp, sep="\t", index=False)
+    write_tsv(table, out)
     return table
 
 
 def read_sentences(path: str | Path) -> pd.DataFrame:
-    """The table :func:`write_sentences` wrote (task, idx, column, sentence)."""
-    import csv
-
-    table = pd.read_csv(path, sep="\t", quoting=csv.QUOTE_NONE, keep_default_na=False)
-    missing = [c for c in SENTENCE_COLUMNS if c not in table.columns]
-    if missing:
-        raise InputError(path, f"no column {missing[0]!r}: not a probe sentence table (rerun probe_sentences)")
+    """The table :func:`write_sentences` wrote (task, idx, column, sentence), the text exactly as written."""
+    table = read_tsv(path, text_columns=("task", "column", "sentence"))
+    if "idx" not in table.columns:
+        raise InputError(path, "no column 'idx': not a probe sentence table (rerun probe_sentences)")
     return table
 
 
