@@ -38,3 +38,24 @@ def test_output_change_against_direct_logits(tiny_bert, tmp_path):
     assert got["agree_top1"] == pytest.approx(agree / n) and got["top1_variant"] == pytest.approx(hits / n)
     assert got["agree_lo"] <= got["agree_top1"] <= got["agree_hi"]
     assert (got["kind"], got["touched"], got["first_touched"]) == ("remove", "1", 1)
+
+
+def test_the_agreement_interval_resamples_examples_not_sentences(tiny_bert, tmp_path):
+    """As for the probe: each sentence doubled within its example gives exactly the single sentences' interval."""
+    from helpers import write_sentence_table
+    from layerlens.download import fetch_model
+    from layerlens.output_change import output_change_to_file
+
+    fetch_model(str(tiny_bert), "main", tmp_path / "tiny", name="tiny")
+    layermap.build_variant(tmp_path / "tiny", tmp_path / "rm", [0, 2])
+    settings = {"max_length": 64, "batch_size": 8, "chunk_tokens": 256, "bootstrap": 500}
+    rows = {}
+    for name, pairs in (("single", False), ("pairs", True)):
+        write_sentence_table(tmp_path / f"{name}.tsv", SENTENCES, pairs=pairs)
+        rows[name] = output_change_to_file(tmp_path / "tiny", tmp_path / "rm", tmp_path / f"{name}.tsv",
+                                           tmp_path / f"{name}.csv", variant_name="rm", base_name="tiny",
+                                           settings=settings).iloc[0]
+    assert rows["pairs"]["n_sentences"] == 2 * rows["single"]["n_sentences"]
+    for key in ("agree_top1", "agree_lo", "agree_hi"):
+        assert rows["pairs"][key] == pytest.approx(rows["single"][key], rel=1e-12), key
+    assert rows["single"]["agree_hi"] > rows["single"]["agree_lo"]

@@ -3,9 +3,10 @@
 import random
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
-from helpers import sentence
+from helpers import sentence, write_sentence_table
 from layerlens import layermap, probe, report
 from transformers import AutoModelForMaskedLM, AutoTokenizer
 
@@ -70,3 +71,42 @@ def test_plot(tiny_bert, tmp_path):
     table = probe.run_probe(tiny_bert, SENTENCES[:5], model_name="tiny", bootstrap=50)
     report.plot_probe(table, tmp_path / "p.png")
     assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
+
+
+SETTINGS = {"max_length": 64, "batch_size": 8, "chunk_tokens": 256, "bootstrap": 500}
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tiny_bert, tmp_path_factory):
+    """tiny_bert as the pipeline keeps a model: in a folder with a manifest."""
+    from layerlens.download import fetch_model
+
+    out = tmp_path_factory.mktemp("resources") / "tiny"
+    fetch_model(str(tiny_bert), "main", out, name="tiny")
+    return out
+
+
+def test_the_interval_resamples_examples_not_sentences(tiny_model, tmp_path):
+    """Each sentence doubled as both sentences of one example adds no information: the probe rule gives exactly
+    the interval of the single sentences (treated as independent, the doubled sentences would narrow it)."""
+    tables = {}
+    for name, pairs in (("single", False), ("pairs", True)):
+        write_sentence_table(tmp_path / f"{name}.tsv", SENTENCES, pairs=pairs)
+        tables[name] = probe.probe_to_file(tiny_model, tmp_path / f"{name}.tsv", tmp_path / f"{name}.csv",
+                                           model_name="tiny", settings=SETTINGS)
+    single, pairs = tables["single"], tables["pairs"]
+    assert (pairs["n_sentences"] == 2 * single["n_sentences"]).all()
+    np.testing.assert_allclose(pairs["top1"], single["top1"], rtol=1e-12)
+    np.testing.assert_allclose(pairs[["top1_lo", "top1_hi"]], single[["top1_lo", "top1_hi"]], rtol=1e-12)
+    assert (single["top1_hi"] > single["top1_lo"]).all()
+
+
+def test_the_probe_rule_uses_the_statistics_seed(tiny_model, tmp_path):
+    write_sentence_table(tmp_path / "s.tsv", SENTENCES, pairs=True)
+    by_seed = {seed: probe.probe_to_file(tiny_model, tmp_path / "s.tsv", tmp_path / f"{seed}.csv", model_name="tiny",
+                                         settings=SETTINGS, seed=seed) for seed in (0, 11)}
+    direct = probe.run_probe(tiny_model, [s for s in SENTENCES for _ in (0, 1)], model_name="tiny", max_length=64,
+                             batch_size=8, chunk_tokens=256, bootstrap=500, seed=11,
+                             examples=[i for i in range(len(SENTENCES)) for _ in (0, 1)])
+    pd.testing.assert_frame_equal(by_seed[11], direct)
+    assert not np.array_equal(by_seed[0]["top1_lo"], by_seed[11]["top1_lo"])

@@ -7,8 +7,8 @@ forward loop (:mod:`layerlens.forward`); only each model's last layer goes throu
 ``kl``
     mean KL(base || variant) per token (nats)
 ``agree_top1``
-    share of tokens where both predict the same token, with a 95% bootstrap interval over sentences
-    (``agree_lo`` / ``agree_hi``)
+    share of tokens where both predict the same token, with a 95% bootstrap interval over examples
+    (``agree_lo`` / ``agree_hi``: the sentences of one example are resampled together)
 ``top1_base`` / ``top1_variant``
     how often each model gives back the input token from its last layer
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Sequence
+from typing import Hashable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -38,11 +38,12 @@ CHANGE_COLUMNS = ["variant", "base", "layers", "kind", "touched", "first_touched
 
 def output_change(base_dir, variant_dir, sentences: Sequence[str], *, variant_name: str = "", base_name: str = "",
                   max_length: int = 128, batch_size: int = 32, chunk_tokens: int = 2048, bootstrap: int = 1000,
-                  seed: int = 0, device: str | None = None, head_dir: str | Path | None = None) -> pd.DataFrame:
+                  seed: int = 0, examples: Sequence[Hashable] | None = None, device: str | None = None,
+                  head_dir: str | Path | None = None) -> pd.DataFrame:
     """How much a variant's final MLM distribution differs from its base's, on the same input tokens; one row.
 
     With ``head_dir`` (a base published without an MLM head), both models read their last layer through that
-    fitted head.
+    fitted head. ``examples`` as for :func:`layerlens.probe.run_probe`.
     """
     import torch
     from transformers import AutoTokenizer
@@ -67,7 +68,7 @@ def output_change(base_dir, variant_dir, sentences: Sequence[str], *, variant_na
             hit_base += int((tb == chunk.target).sum())
             hit_var += int((tv == chunk.target).sum())
     n_tok = int(tokens.sum())
-    lo_ci, hi_ci = bootstrap_ratio_ci(agree, tokens, bootstrap, seed)
+    lo_ci, hi_ci = bootstrap_ratio_ci(agree, tokens, bootstrap, seed, clusters=examples)
     layers = source_layers(variant_dir)
     what = describe(layers, model_depth(base_dir)) if layers is not None else {"kind": "identity", "touched": [],
                                                                                 "first": None}
@@ -80,23 +81,25 @@ def output_change(base_dir, variant_dir, sentences: Sequence[str], *, variant_na
 
 
 def output_change_to_file(base_dir, variant_dir, sentences_tsv, out_csv, *, variant_name: str, base_name: str,
-                          settings: dict, variant: dict | None = None,
+                          settings: dict, seed: int = 0, variant: dict | None = None,
                           head_dir: str | Path | None = None) -> pd.DataFrame:
-    """The output_change rule; ``variant_dir`` is None for a probe-only variant (built from ``variant``)."""
+    """The output_change rule; ``variant_dir`` is None for a probe-only variant (built from ``variant``).
+    ``seed`` seeds the bootstrap over the sentence table's examples (task, idx)."""
     verify(base_dir)
     if head_dir is not None:
         verify(head_dir)
-    sentences = read_sentences(sentences_tsv)["sentence"].tolist()
+    sentences = read_sentences(sentences_tsv)
     with contextlib.ExitStack() as stack:
         if variant_dir is None:
             variant_dir = stack.enter_context(temporary_variant(base_dir, variant, base_name=base_name,
                                                                 variant_name=variant_name))
         else:
             verify(variant_dir)
-        table = output_change(base_dir, variant_dir, sentences, variant_name=variant_name,
+        table = output_change(base_dir, variant_dir, sentences["sentence"].tolist(),
+                              examples=list(zip(sentences["task"], sentences["idx"])), variant_name=variant_name,
                               base_name=base_name, max_length=settings["max_length"],
                               batch_size=settings["batch_size"], chunk_tokens=settings["chunk_tokens"],
-                              bootstrap=settings["bootstrap"], head_dir=head_dir)
+                              bootstrap=settings["bootstrap"], seed=seed, head_dir=head_dir)
     with atomic_path(out_csv) as tmp:
         table.to_csv(tmp, index=False)
     return table

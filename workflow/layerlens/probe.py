@@ -8,8 +8,8 @@ One forward pass gives every hidden state (:mod:`layerlens.forward`). Each layer
 positions, so only one chunk of vocabulary-sized logits exists at a time, whatever the depth. Per layer:
 
 ``top1``
-    share of tokens whose argmax prediction is the input token (with a 95% bootstrap interval over
-    sentences, ``top1_lo`` / ``top1_hi``)
+    share of tokens whose argmax prediction is the input token (with a 95% bootstrap interval over examples,
+    ``top1_lo`` / ``top1_hi``: the sentences of one example are resampled together)
 ``top5``
     share of tokens whose input token is among the 5 highest logits
 ``cross_entropy``
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Sequence
+from typing import Hashable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -47,11 +47,14 @@ COLUMNS = ["model", "layer", "source_layer", "top1", "top1_lo", "top1_hi", "top5
 
 def run_probe(model_dir: str | Path, sentences: Sequence[str], *, model_name: str = "", max_length: int = 128,
               batch_size: int = 32, chunk_tokens: int = 2048, bootstrap: int = 1000, seed: int = 0,
-              device: str | None = None, head_dir: str | Path | None = None, model=None) -> pd.DataFrame:
+              examples: Sequence[Hashable] | None = None, device: str | None = None,
+              head_dir: str | Path | None = None, model=None) -> pd.DataFrame:
     """Probe every layer of the model in ``model_dir`` on ``sentences``; one row per layer.
 
     The head is the checkpoint's own (``head`` column: ``pretrained``) or, with ``head_dir``, a fitted one
-    (``fit``). ``model``: the model of ``model_dir``, already loaded (by :func:`layerlens.forward.load_mlm`)."""
+    (``fit``). ``examples`` names the example each sentence comes from, e.g. (task, idx): the bootstrap
+    resamples examples (default: each sentence is its own). ``model``: the model of ``model_dir``, already
+    loaded (by :func:`layerlens.forward.load_mlm`)."""
     import torch
     from transformers import AutoTokenizer
 
@@ -72,7 +75,7 @@ def run_probe(model_dir: str | Path, sentences: Sequence[str], *, model_name: st
     if acc is None:
         raise InputError(model_dir, "no sentences to probe")
     return acc.table(model_name=model_name, sources=_source_layers(model_dir, len(acc.ce)),
-                     bootstrap=bootstrap, seed=seed, head_name=head_name)
+                     bootstrap=bootstrap, seed=seed, clusters=examples, head_name=head_name)
 
 
 def _score_chunk(model, adapter: FamilyAdapter, chunk: Chunk, acc: _Accumulators) -> None:
@@ -118,12 +121,12 @@ class _Accumulators:
         self.agree[layer] += int(agree.sum())
         self.kl[layer] += float(kl.double().sum())
 
-    def table(self, *, model_name, sources, bootstrap, seed, head_name) -> pd.DataFrame:
+    def table(self, *, model_name, sources, bootstrap, seed, clusters, head_name) -> pd.DataFrame:
         n_tok = int(self.tokens.sum())
         if n_tok == 0:
             raise ValueError("the probe sentences hold no scoreable tokens")
         top1 = self.top1.sum(1) / n_tok
-        lo, hi = bootstrap_ratio_ci(self.top1, self.tokens, bootstrap, seed)
+        lo, hi = bootstrap_ratio_ci(self.top1, self.tokens, bootstrap, seed, clusters=clusters)
         rows = []
         for layer in range(len(self.ce)):
             rows.append({
@@ -143,10 +146,11 @@ def _source_layers(model_dir, n_hidden: int) -> list[int]:
     return [0] + [s + 1 for s in layers]
 
 
-def probe_to_file(model_dir, sentences_tsv, out_csv, *, model_name: str, settings: dict,
+def probe_to_file(model_dir, sentences_tsv, out_csv, *, model_name: str, settings: dict, seed: int = 0,
                   variant: dict | None = None, base_name: str = "",
                   head_dir: str | Path | None = None) -> pd.DataFrame:
-    """The probe rule: verify the model (and fitted head) folders, probe, write the CSV.
+    """The probe rule: verify the model (and fitted head) folders, probe, write the CSV. ``seed`` seeds the
+    bootstrap (``statistics.seed``), which resamples the examples of the sentence table (task, idx).
 
     With ``variant`` (a probe-only variant's config entry), ``model_dir`` is its base and the variant is built
     in a scratch folder first. With ``head_dir``, every layer goes through that fitted head instead of the
@@ -155,14 +159,15 @@ def probe_to_file(model_dir, sentences_tsv, out_csv, *, model_name: str, setting
     verify(model_dir)
     if head_dir is not None:
         verify(head_dir)
-    sentences = read_sentences(sentences_tsv)["sentence"].tolist()
+    sentences = read_sentences(sentences_tsv)
     with contextlib.ExitStack() as stack:
         if variant is not None:
             model_dir = stack.enter_context(temporary_variant(model_dir, variant, base_name=base_name,
                                                               variant_name=model_name))
-        table = run_probe(model_dir, sentences, model_name=model_name,
+        table = run_probe(model_dir, sentences["sentence"].tolist(),
+                          examples=list(zip(sentences["task"], sentences["idx"])), model_name=model_name,
                           max_length=settings["max_length"], batch_size=settings["batch_size"],
-                          chunk_tokens=settings["chunk_tokens"], bootstrap=settings["bootstrap"],
+                          chunk_tokens=settings["chunk_tokens"], bootstrap=settings["bootstrap"], seed=seed,
                           head_dir=head_dir)
     with atomic_path(out_csv) as tmp:
         table.to_csv(tmp, index=False)
