@@ -11,10 +11,13 @@ from layerlens import layermap, probe, report
 from transformers import AutoModelForMaskedLM, AutoTokenizer
 
 SENTENCES = [sentence(random.Random(i)) for i in range(23)] + ["A dog .", "the the the"]
+#: characters the tiny WordPiece vocabulary lacks: the tokenizer gives [UNK] for them
+UNKNOWN = ["the dog ☃ saw 中 .", "a 雪 b", "☃☃ the cat ."]
 
 
 def naive_probe(model_dir, sentences):
-    """One sentence at a time, a full MLM forward per layer: the slow, obvious way."""
+    """One sentence at a time, a full MLM forward per layer: the slow, obvious way. Scored: every token but the
+    special ones and [UNK] (no head can give back a word it does not know)."""
     tok = AutoTokenizer.from_pretrained(str(model_dir))
     model = AutoModelForMaskedLM.from_pretrained(str(model_dir)).eval()
     n_layers = model.config.num_hidden_layers + 1
@@ -23,7 +26,7 @@ def naive_probe(model_dir, sentences):
     with torch.no_grad():
         for s in sentences:
             enc = tok(s, return_tensors="pt", return_special_tokens_mask=True)
-            keep = enc.pop("special_tokens_mask")[0] == 0
+            keep = (enc.pop("special_tokens_mask")[0] == 0) & (enc["input_ids"][0] != tok.unk_token_id)
             out = model(**enc, output_hidden_states=True)
             target = enc["input_ids"][0][keep]
             final = out.logits[0][keep].argmax(-1)
@@ -51,6 +54,21 @@ def test_probe_matches_a_naive_per_layer_loop(tiny_bert, batch_size, chunk):
     np.testing.assert_allclose(table["agree_last"], expected["agree"], atol=1e-12)
     assert table["agree_last"].iloc[-1] == 1.0 and table["kl_last"].iloc[-1] == pytest.approx(0, abs=1e-6)
     assert table["top1"].max() > 0.5  # the tiny model was trained to reconstruct its input
+
+
+def test_unknown_tokens_are_not_scored(tiny_bert):
+    """An [UNK] input token is excluded like a special token, and counted."""
+    sentences = SENTENCES[:6] + UNKNOWN
+    tok = AutoTokenizer.from_pretrained(str(tiny_bert))
+    n_unk = sum(tok(s)["input_ids"].count(tok.unk_token_id) for s in sentences)
+    assert n_unk >= 4
+    table = probe.run_probe(tiny_bert, sentences, batch_size=4, chunk_tokens=7, bootstrap=0, device="cpu")
+    expected, n = naive_probe(tiny_bert, sentences)
+    assert set(table["n_tokens"]) == {n} and set(table["n_unk_excluded"]) == {n_unk}
+    np.testing.assert_allclose(table["top1"], expected["top1"], atol=1e-12)
+    np.testing.assert_allclose(table["top5"], expected["top5"], atol=1e-12)
+    np.testing.assert_allclose(table["cross_entropy"], expected["ce"], rtol=1e-5)
+    np.testing.assert_allclose(table["agree_last"], expected["agree"], atol=1e-12)
 
 
 def test_variant_source_layers_and_duplicate_rows(tiny_bert, tmp_path):

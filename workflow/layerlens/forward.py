@@ -7,8 +7,10 @@ Both read a masked-LM model's hidden states at the sentences' own tokens, with n
 - :class:`Encoded` tokenizes the sentences once (truncated to ``max_length``) and sorts them longest first,
   so sentences of similar length share a batch and padding is small. :meth:`Encoded.chunks` pads one batch at
   a time, runs each model's forward pass once per batch (``adapter.hidden_states``: the embedding output and
-  every layer), and hands out the batch's *kept* positions (special tokens and padding excluded) in chunks of
-  at most ``chunk_tokens``, with the input token at each and the sentence it comes from. A consumer turns a
+  every layer), and hands out the batch's *kept* positions in chunks of at most ``chunk_tokens``, with the
+  input token at each and the sentence it comes from. Kept are the sentence's own tokens: not padding, not
+  special tokens, and not ``[UNK]``, which stands for text the vocabulary lacks, so no head can give the input
+  back there; :attr:`Encoded.n_unk_excluded` counts them. A consumer turns a
   chunk's states into vocabulary-sized logits one layer at a time, so memory above the forward pass's own
   states does not grow with depth.
 """
@@ -85,6 +87,11 @@ class Encoded:
         self.n_sentences = len(sentences)
         self.enc = tokenizer(list(sentences), truncation=True, max_length=max_length,
                              return_special_tokens_mask=True)
+        self.unk_id = tokenizer.unk_token_id  # None: a tokenizer that never gives [UNK] (byte-level BPE)
+        #: [UNK] tokens among the sentences' own tokens (within max_length): not scored
+        self.n_unk_excluded = 0 if self.unk_id is None else sum(
+            1 for ids, special in zip(self.enc["input_ids"], self.enc["special_tokens_mask"])
+            for i, s in zip(ids, special) if i == self.unk_id and not s)
         lengths = np.array([len(x) for x in self.enc["input_ids"]])
         self.order = np.argsort(-lengths, kind="stable")  # similar lengths share a batch: little padding
 
@@ -106,6 +113,8 @@ class Encoded:
             input_ids = batch["input_ids"].to(device)
             attention = batch["attention_mask"].to(device)
             keep = attention.bool() & ~batch["special_tokens_mask"].to(device).bool()
+            if self.unk_id is not None:
+                keep &= input_ids != self.unk_id
             with torch.inference_mode():
                 states = []
                 for model, adapter in models:

@@ -1,8 +1,9 @@
 """Output change: how far a variant's final masked-LM outputs move from its base's (v1's claim: removing or
 duplicating most layers barely changes them).
 
-Both models read the same input tokens (special tokens and padding excluded, nothing masked) through one
-forward loop (:mod:`layerlens.forward`); only each model's last layer goes through its head. Per variant:
+Both models read the same input tokens (special tokens, padding and ``[UNK]`` excluded, nothing masked; the
+``[UNK]`` tokens are counted in ``n_unk_excluded``) through one forward loop (:mod:`layerlens.forward`); only
+each model's last layer goes through its head. Per variant:
 
 ``kl``
     mean KL(base || variant) per token (nats)
@@ -33,7 +34,7 @@ from .sentences import read_sentences
 from .stats import bootstrap_ratio_ci
 
 CHANGE_COLUMNS = ["variant", "base", "layers", "kind", "touched", "first_touched", "kl", "agree_top1",
-                  "agree_lo", "agree_hi", "top1_base", "top1_variant", "n_tokens", "n_sentences"]
+                  "agree_lo", "agree_hi", "top1_base", "top1_variant", "n_tokens", "n_unk_excluded", "n_sentences"]
 
 
 def output_change(base_dir, variant_dir, sentences: Sequence[str], *, variant_name: str = "", base_name: str = "",
@@ -76,7 +77,7 @@ def output_change(base_dir, variant_dir, sentences: Sequence[str], *, variant_na
            "kind": what["kind"], "touched": format_layers(what["touched"]), "first_touched": what["first"],
            "kl": kl_sum / n_tok, "agree_top1": agree.sum() / n_tok, "agree_lo": lo_ci[0], "agree_hi": hi_ci[0],
            "top1_base": hit_base / n_tok, "top1_variant": hit_var / n_tok, "n_tokens": n_tok,
-           "n_sentences": int((tokens > 0).sum())}
+           "n_unk_excluded": encoded.n_unk_excluded, "n_sentences": int((tokens > 0).sum())}
     return pd.DataFrame([row], columns=CHANGE_COLUMNS)
 
 

@@ -19,6 +19,9 @@ positions, so only one chunk of vocabulary-sized logits exists at a time, whatev
 ``kl_last``
     mean KL(last layer's distribution || this layer's), nats
 
+``n_tokens`` tokens are scored: the sentences' own, special tokens excluded, and ``[UNK]`` tokens excluded too
+(no head can give back text its vocabulary lacks; ``n_unk_excluded`` counts them).
+
 ``source_layer`` gives, in the same numbering as ``layer``, the base model's hidden state the layer copies
 (``layers[i-1] + 1`` for a variant's layer i; 0 for the embedding output).
 """
@@ -42,7 +45,7 @@ from .sentences import read_sentences
 from .stats import bootstrap_ratio_ci
 
 COLUMNS = ["model", "layer", "source_layer", "top1", "top1_lo", "top1_hi", "top5", "cross_entropy",
-           "agree_last", "kl_last", "n_tokens", "n_sentences", "head"]
+           "agree_last", "kl_last", "n_tokens", "n_unk_excluded", "n_sentences", "head"]
 
 
 def run_probe(model_dir: str | Path, sentences: Sequence[str], *, model_name: str = "", max_length: int = 128,
@@ -74,8 +77,10 @@ def run_probe(model_dir: str | Path, sentences: Sequence[str], *, model_name: st
             _score_chunk(model, adapter, chunk, acc)
     if acc is None:
         raise InputError(model_dir, "no sentences to probe")
-    return acc.table(model_name=model_name, sources=_source_layers(model_dir, len(acc.ce)),
-                     bootstrap=bootstrap, seed=seed, clusters=examples, head_name=head_name)
+    table = acc.table(model_name=model_name, sources=_source_layers(model_dir, len(acc.ce)),
+                      bootstrap=bootstrap, seed=seed, clusters=examples, head_name=head_name)
+    table["n_unk_excluded"] = encoded.n_unk_excluded
+    return table
 
 
 def _score_chunk(model, adapter: FamilyAdapter, chunk: Chunk, acc: _Accumulators) -> None:
