@@ -128,3 +128,56 @@ def test_the_probe_rule_uses_the_statistics_seed(tiny_model, tmp_path):
                              examples=[i for i in range(len(SENTENCES)) for _ in (0, 1)])
     pd.testing.assert_frame_equal(by_seed[11], direct)
     assert not np.array_equal(by_seed[0]["top1_lo"], by_seed[11]["top1_lo"])
+
+
+def tree(root):
+    """Every entry under ``root`` (itself included) with its size and mtime: a file written and removed again
+    still changes its folder's mtime."""
+    return {str(p.relative_to(root)): (p.is_dir(), p.stat().st_size if p.is_file() else 0, p.stat().st_mtime_ns)
+            for p in [root, *root.rglob("*")]}
+
+
+def test_a_probe_only_variant_is_built_in_memory(tiny_model, tmp_path, monkeypatch):
+    """A probe-only variant writes nothing (not in the working folder, not in the temporary folder, not beside
+    the base), and its probe table is exactly that of the same variant built on disk."""
+    import tempfile
+
+    from layerlens.output_change import output_change_to_file
+
+    spec = {"base": "tiny", "duplicate": [1]}
+    layermap.build_variant_from_config(tiny_model, tmp_path / "saved", spec, base_name="tiny", variant_name="v")
+    sentences = write_sentence_table(tmp_path / "in" / "s.tsv", SENTENCES, pairs=True)
+    (tmp_path / "work").mkdir()
+    (tmp_path / "tmp").mkdir()
+    (tmp_path / "out").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    watched = [tmp_path / "work", tmp_path / "tmp", tiny_model, tmp_path / "in"]
+    before = [tree(root) for root in watched]
+    probed = probe.probe_to_file(tiny_model, sentences, tmp_path / "out" / "v.csv", model_name="v",
+                                 settings=SETTINGS, variant=spec, base_name="tiny")
+    changed = output_change_to_file(tiny_model, None, sentences, tmp_path / "out" / "change.csv", variant_name="v",
+                                    base_name="tiny", settings=SETTINGS, variant=spec)
+    assert [tree(root) for root in watched] == before
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["change.csv", "v.csv"]
+
+    saved = probe.probe_to_file(tmp_path / "saved", sentences, tmp_path / "saved.csv", model_name="v",
+                                settings=SETTINGS)
+    pd.testing.assert_frame_equal(probed, saved, check_exact=True)
+    assert list(probed["source_layer"]) == [0, 1, 2, 2, 3]
+    saved_change = output_change_to_file(tiny_model, tmp_path / "saved", sentences, tmp_path / "saved_change.csv",
+                                         variant_name="v", base_name="tiny", settings=SETTINGS)
+    pd.testing.assert_frame_equal(changed, saved_change, check_exact=True)
+
+
+@pytest.mark.parametrize("family", ["bert", "roberta", "albert", "distilbert", "electra", "deberta-v2",
+                                    "modernbert"])
+def test_in_memory_variant_equals_the_saved_one_in_every_family(family, tmp_path):
+    from helpers import make_tiny_family
+
+    base = make_tiny_family(tmp_path / "base", family)
+    layermap.build_variant(base, tmp_path / "saved", [0, 1, 1, 2])
+    saved = probe.run_probe(tmp_path / "saved", SENTENCES[:8], bootstrap=50, device="cpu")
+    in_memory = probe.run_probe(base, SENTENCES[:8], layers=[0, 1, 1, 2], bootstrap=50, device="cpu")
+    pd.testing.assert_frame_equal(in_memory, saved, check_exact=True)

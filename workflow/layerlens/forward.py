@@ -2,8 +2,8 @@
 
 Both read a masked-LM model's hidden states at the sentences' own tokens, with nothing masked:
 
-- :func:`load_mlm` loads the model with its pretrained masked-LM head, or with a fitted one
-  (:mod:`layerlens.head`), and refuses a checkpoint that has neither.
+- :func:`load_mlm` loads the model (or a probe-only variant of it, built in memory) with its pretrained
+  masked-LM head, or with a fitted one (:mod:`layerlens.head`), and refuses a checkpoint that has neither.
 - :class:`Encoded` tokenizes the sentences once (truncated to ``max_length``) and sorts them longest first,
   so sentences of similar length share a batch and padding is small. :meth:`Encoded.chunks` pads one batch at
   a time, runs each model's forward pass once per batch (``adapter.hidden_states``: the embedding output and
@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING, Iterator, Sequence
 import numpy as np
 
 from .errors import InputError
-from .families import FamilyAdapter, adapter_for_dir
+from .families import FamilyAdapter, adapter_for_dir, read_model_config
 from .head import apply_head
+from .layermap import model_from_tensors, variant_model
 
 if TYPE_CHECKING:  # torch is imported where tensors are used: the Snakefile imports nothing heavy
     import torch
@@ -39,13 +40,24 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def load_mlm(model_dir: str | Path, device: str = "cpu", head_dir: str | Path | None = None):
+def load_mlm(model_dir: str | Path, device: str = "cpu", head_dir: str | Path | None = None, *,
+             layers: Sequence[int] | None = None, state: dict | None = None):
     """The model with its pretrained masked-LM head, or with the head fitted in ``head_dir``; a clear error if
-    there is neither. Returns the model (eval mode, on ``device``) and its family adapter."""
+    there is neither. Returns the model (eval mode, on ``device``) and its family adapter.
+
+    With ``layers``, the variant of ``model_dir`` under that layer map, built in memory
+    (:func:`layerlens.layermap.variant_model`). ``state``: the checkpoint's tensors of ``model_dir``, if
+    already read; one read then serves a base and its variants.
+    """
     from transformers import AutoModelForMaskedLM
 
-    model, info = AutoModelForMaskedLM.from_pretrained(str(model_dir), output_loading_info=True)
     adapter = adapter_for_dir(model_dir)
+    if layers is not None:
+        model, info = variant_model(model_dir, layers, state=state)
+    elif state is not None:
+        model, info = model_from_tensors(read_model_config(model_dir), state)
+    else:
+        model, info = AutoModelForMaskedLM.from_pretrained(str(model_dir), output_loading_info=True)
     if head_dir is not None:
         apply_head(model, adapter, head_dir)
         return model.eval().to(device), adapter

@@ -18,7 +18,6 @@ each model's last layer goes through its head. Per variant:
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 from typing import Hashable, Sequence
 
@@ -28,8 +27,9 @@ import pandas as pd
 from .families import model_depth
 from .forward import Encoded, default_device, load_mlm
 from .io import atomic_path
-from .layermap import describe, format_layers, source_layers, temporary_variant
+from .layermap import config_layers, describe, format_layers, source_layers
 from .manifest import verify
+from .modelfiles import load_state_dict
 from .sentences import read_sentences
 from .stats import bootstrap_ratio_ci
 
@@ -37,21 +37,33 @@ CHANGE_COLUMNS = ["variant", "base", "layers", "kind", "touched", "first_touched
                   "agree_lo", "agree_hi", "top1_base", "top1_variant", "n_tokens", "n_unk_excluded", "n_sentences"]
 
 
-def output_change(base_dir, variant_dir, sentences: Sequence[str], *, variant_name: str = "", base_name: str = "",
-                  max_length: int = 128, batch_size: int = 32, chunk_tokens: int = 2048, bootstrap: int = 1000,
-                  seed: int = 0, examples: Sequence[Hashable] | None = None, device: str | None = None,
+def output_change(base_dir, variant_dir, sentences: Sequence[str], *, layers: Sequence[int] | None = None,
+                  variant_name: str = "", base_name: str = "", max_length: int = 128, batch_size: int = 32,
+                  chunk_tokens: int = 2048, bootstrap: int = 1000, seed: int = 0,
+                  examples: Sequence[Hashable] | None = None, device: str | None = None,
                   head_dir: str | Path | None = None) -> pd.DataFrame:
     """How much a variant's final MLM distribution differs from its base's, on the same input tokens; one row.
 
-    With ``head_dir`` (a base published without an MLM head), both models read their last layer through that
-    fitted head. ``examples`` as for :func:`layerlens.probe.run_probe`.
+    The variant is the saved folder ``variant_dir`` or, with ``variant_dir`` None, the variant of ``base_dir``
+    under ``layers``, built in memory from the same read of the base's tensors as the base. With ``head_dir``
+    (a base published without an MLM head), both models read their last layer through that fitted head.
+    ``examples`` as for :func:`layerlens.probe.run_probe`.
     """
     import torch
     from transformers import AutoTokenizer
 
     device = device or default_device()
-    base, base_adapter = load_mlm(base_dir, device, head_dir=head_dir)
-    var, var_adapter = load_mlm(variant_dir, device, head_dir=head_dir)
+    if variant_dir is None:
+        if layers is None:
+            raise ValueError("give the variant's folder or its layer map")
+        state = load_state_dict(base_dir)  # one read for both models
+        base, base_adapter = load_mlm(base_dir, device, head_dir=head_dir, state=state)
+        var, var_adapter = load_mlm(base_dir, device, head_dir=head_dir, layers=layers, state=state)
+        del state
+    else:
+        base, base_adapter = load_mlm(base_dir, device, head_dir=head_dir)
+        var, var_adapter = load_mlm(variant_dir, device, head_dir=head_dir)
+        layers = source_layers(variant_dir)
     encoded = Encoded(AutoTokenizer.from_pretrained(str(base_dir)), sentences, max_length)
     n_sent = len(sentences)
     agree = np.zeros((1, n_sent), dtype=np.int64)
@@ -70,7 +82,6 @@ def output_change(base_dir, variant_dir, sentences: Sequence[str], *, variant_na
             hit_var += int((tv == chunk.target).sum())
     n_tok = int(tokens.sum())
     lo_ci, hi_ci = bootstrap_ratio_ci(agree, tokens, bootstrap, seed, clusters=examples)
-    layers = source_layers(variant_dir)
     what = describe(layers, model_depth(base_dir)) if layers is not None else {"kind": "identity", "touched": [],
                                                                                 "first": None}
     row = {"variant": variant_name, "base": base_name, "layers": format_layers(layers or []),
@@ -84,23 +95,20 @@ def output_change(base_dir, variant_dir, sentences: Sequence[str], *, variant_na
 def output_change_to_file(base_dir, variant_dir, sentences_tsv, out_csv, *, variant_name: str, base_name: str,
                           settings: dict, seed: int = 0, variant: dict | None = None,
                           head_dir: str | Path | None = None) -> pd.DataFrame:
-    """The output_change rule; ``variant_dir`` is None for a probe-only variant (built from ``variant``).
-    ``seed`` seeds the bootstrap over the sentence table's examples (task, idx)."""
+    """The output_change rule; ``variant_dir`` is None for a probe-only variant (built in memory from its config
+    entry ``variant``). ``seed`` seeds the bootstrap over the sentence table's examples (task, idx)."""
     verify(base_dir)
-    if head_dir is not None:
-        verify(head_dir)
+    for folder in (variant_dir, head_dir):
+        if folder is not None:
+            verify(folder)
     sentences = read_sentences(sentences_tsv)
-    with contextlib.ExitStack() as stack:
-        if variant_dir is None:
-            variant_dir = stack.enter_context(temporary_variant(base_dir, variant, base_name=base_name,
-                                                                variant_name=variant_name))
-        else:
-            verify(variant_dir)
-        table = output_change(base_dir, variant_dir, sentences["sentence"].tolist(),
-                              examples=list(zip(sentences["task"], sentences["idx"])), variant_name=variant_name,
-                              base_name=base_name, max_length=settings["max_length"],
-                              batch_size=settings["batch_size"], chunk_tokens=settings["chunk_tokens"],
-                              bootstrap=settings["bootstrap"], seed=seed, head_dir=head_dir)
+    layers = None if variant_dir is not None else config_layers(base_dir, variant, base_name=base_name,
+                                                                variant_name=variant_name)
+    table = output_change(base_dir, variant_dir, sentences["sentence"].tolist(), layers=layers,
+                          examples=list(zip(sentences["task"], sentences["idx"])), variant_name=variant_name,
+                          base_name=base_name, max_length=settings["max_length"],
+                          batch_size=settings["batch_size"], chunk_tokens=settings["chunk_tokens"],
+                          bootstrap=settings["bootstrap"], seed=seed, head_dir=head_dir)
     with atomic_path(out_csv) as tmp:
         table.to_csv(tmp, index=False)
     return table

@@ -28,7 +28,6 @@ positions, so only one chunk of vocabulary-sized logits exists at a time, whatev
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 from typing import Hashable, Sequence
 
@@ -39,7 +38,7 @@ from .errors import InputError
 from .families import FamilyAdapter, adapter_for_dir
 from .forward import Chunk, Encoded, default_device, load_mlm
 from .io import atomic_path
-from .layermap import source_layers, temporary_variant
+from .layermap import config_layers, source_layers
 from .manifest import verify
 from .sentences import read_sentences
 from .stats import bootstrap_ratio_ci
@@ -50,21 +49,22 @@ COLUMNS = ["model", "layer", "source_layer", "top1", "top1_lo", "top1_hi", "top5
 
 def run_probe(model_dir: str | Path, sentences: Sequence[str], *, model_name: str = "", max_length: int = 128,
               batch_size: int = 32, chunk_tokens: int = 2048, bootstrap: int = 1000, seed: int = 0,
-              examples: Sequence[Hashable] | None = None, device: str | None = None,
-              head_dir: str | Path | None = None, model=None) -> pd.DataFrame:
+              examples: Sequence[Hashable] | None = None, layers: Sequence[int] | None = None,
+              device: str | None = None, head_dir: str | Path | None = None, model=None) -> pd.DataFrame:
     """Probe every layer of the model in ``model_dir`` on ``sentences``; one row per layer.
 
     The head is the checkpoint's own (``head`` column: ``pretrained``) or, with ``head_dir``, a fitted one
     (``fit``). ``examples`` names the example each sentence comes from, e.g. (task, idx): the bootstrap
-    resamples examples (default: each sentence is its own). ``model``: the model of ``model_dir``, already
-    loaded (by :func:`layerlens.forward.load_mlm`)."""
+    resamples examples (default: each sentence is its own). With ``layers``, the probed model is the variant
+    of ``model_dir`` under that layer map, built in memory. ``model``: the model to probe, already loaded (by
+    :func:`layerlens.forward.load_mlm`)."""
     import torch
     from transformers import AutoTokenizer
 
     device = device or default_device()
     head_name = "pretrained" if head_dir is None else "fit"
     if model is None:
-        model, adapter = load_mlm(model_dir, device, head_dir=head_dir)
+        model, adapter = load_mlm(model_dir, device, head_dir=head_dir, layers=layers)
     else:
         adapter = adapter_for_dir(model_dir)
     encoded = Encoded(AutoTokenizer.from_pretrained(str(model_dir)), sentences, max_length)
@@ -77,7 +77,7 @@ def run_probe(model_dir: str | Path, sentences: Sequence[str], *, model_name: st
             _score_chunk(model, adapter, chunk, acc)
     if acc is None:
         raise InputError(model_dir, "no sentences to probe")
-    table = acc.table(model_name=model_name, sources=_source_layers(model_dir, len(acc.ce)),
+    table = acc.table(model_name=model_name, sources=_source_layers(model_dir, layers, len(acc.ce)),
                       bootstrap=bootstrap, seed=seed, clusters=examples, head_name=head_name)
     table["n_unk_excluded"] = encoded.n_unk_excluded
     return table
@@ -144,8 +144,8 @@ class _Accumulators:
         return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def _source_layers(model_dir, n_hidden: int) -> list[int]:
-    layers = source_layers(model_dir)
+def _source_layers(model_dir, layers: Sequence[int] | None, n_hidden: int) -> list[int]:
+    layers = source_layers(model_dir) if layers is None else layers
     if layers is None:
         return list(range(n_hidden))
     return [0] + [s + 1 for s in layers]
@@ -158,22 +158,20 @@ def probe_to_file(model_dir, sentences_tsv, out_csv, *, model_name: str, setting
     bootstrap (``statistics.seed``), which resamples the examples of the sentence table (task, idx).
 
     With ``variant`` (a probe-only variant's config entry), ``model_dir`` is its base and the variant is built
-    in a scratch folder first. With ``head_dir``, every layer goes through that fitted head instead of the
-    model's own.
+    in memory from it; nothing is written but the CSV. With ``head_dir``, every layer goes through that fitted
+    head instead of the model's own.
     """
     verify(model_dir)
     if head_dir is not None:
         verify(head_dir)
     sentences = read_sentences(sentences_tsv)
-    with contextlib.ExitStack() as stack:
-        if variant is not None:
-            model_dir = stack.enter_context(temporary_variant(model_dir, variant, base_name=base_name,
-                                                              variant_name=model_name))
-        table = run_probe(model_dir, sentences["sentence"].tolist(),
-                          examples=list(zip(sentences["task"], sentences["idx"])), model_name=model_name,
-                          max_length=settings["max_length"], batch_size=settings["batch_size"],
-                          chunk_tokens=settings["chunk_tokens"], bootstrap=settings["bootstrap"], seed=seed,
-                          head_dir=head_dir)
+    layers = None if variant is None else config_layers(model_dir, variant, base_name=base_name,
+                                                        variant_name=model_name)
+    table = run_probe(model_dir, sentences["sentence"].tolist(), layers=layers,
+                      examples=list(zip(sentences["task"], sentences["idx"])), model_name=model_name,
+                      max_length=settings["max_length"], batch_size=settings["batch_size"],
+                      chunk_tokens=settings["chunk_tokens"], bootstrap=settings["bootstrap"], seed=seed,
+                      head_dir=head_dir)
     with atomic_path(out_csv) as tmp:
         table.to_csv(tmp, index=False)
     return table
