@@ -76,11 +76,11 @@ def run_probe(model_dir: str | Path, sentences: Sequence[str], *, model_name: st
                 acc = _Accumulators(len(chunk.states[0]), len(sentences))
             _score_chunk(model, adapter, chunk, acc)
     if acc is None:
-        raise InputError(model_dir, "no sentences to probe")
-    table = acc.table(model_name=model_name, sources=_source_layers(model_dir, layers, len(acc.ce)),
-                      bootstrap=bootstrap, seed=seed, clusters=examples, head_name=head_name)
-    table["n_unk_excluded"] = encoded.n_unk_excluded
-    return table
+        raise InputError(model_dir, "nothing to probe: no sentences, or none with a token besides special ones "
+                                    "and [UNK]")
+    return acc.table(model_name=model_name, sources=_source_layers(model_dir, layers, len(acc.ce)),
+                     bootstrap=bootstrap, seed=seed, clusters=examples, head_name=head_name,
+                     n_unk=encoded.n_unk_excluded)
 
 
 def _score_chunk(model, adapter: FamilyAdapter, chunk: Chunk, acc: _Accumulators) -> None:
@@ -126,7 +126,7 @@ class _Accumulators:
         self.agree[layer] += int(agree.sum())
         self.kl[layer] += float(kl.double().sum())
 
-    def table(self, *, model_name, sources, bootstrap, seed, clusters, head_name) -> pd.DataFrame:
+    def table(self, *, model_name, sources, bootstrap, seed, clusters, head_name, n_unk) -> pd.DataFrame:
         n_tok = int(self.tokens.sum())
         if n_tok == 0:
             raise ValueError("the probe sentences hold no scoreable tokens")
@@ -139,7 +139,8 @@ class _Accumulators:
                 "top1": top1[layer], "top1_lo": lo[layer], "top1_hi": hi[layer],
                 "top5": self.top5[layer] / n_tok, "cross_entropy": self.ce[layer] / n_tok,
                 "agree_last": self.agree[layer] / n_tok, "kl_last": self.kl[layer] / n_tok,
-                "n_tokens": n_tok, "n_sentences": int((self.tokens > 0).sum()), "head": head_name,
+                "n_tokens": n_tok, "n_unk_excluded": n_unk, "n_sentences": int((self.tokens > 0).sum()),
+                "head": head_name,
             })
         return pd.DataFrame(rows, columns=COLUMNS)
 
