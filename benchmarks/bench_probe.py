@@ -101,7 +101,7 @@ def naive_probe(model_dir, sents, max_length, batch_size, device):
 
 def worker(args) -> dict:
     import torch
-    from layerlens import probe
+    from layerlens import forward, probe
 
     torch.set_num_threads(args.threads)
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -113,7 +113,7 @@ def worker(args) -> dict:
         top1 = naive_probe(args.model, sents, args.max_length, args.batch_size, device)
         loaded_mb = working_mb = None
     else:
-        model, _ = probe.load_mlm(args.model, device)
+        model, _ = forward.load_mlm(args.model, device)
         with torch.inference_mode():  # page every weight in (they may be memory-mapped), so RSS counts them now
             sum(float(p.float().sum()) for p in model.parameters())
         loaded_mb = reset_peak_rss()  # what the loaded model holds; the probe's own memory is measured above it

@@ -333,3 +333,16 @@ def make_tiny_family(path: Path, family: str, *, layers: int = 3, hidden: int = 
     model = getattr(transformers, model_cls)(config).eval()
     model.save_pretrained(str(path))
     return path
+
+
+def write_sentence_table(path: Path, sentences: list[str], *, pairs: bool = False) -> Path:
+    """A probe sentence table (as the probe_sentences rule writes it) with one example per sentence or, with
+    ``pairs``, every sentence twice as the two sentences of one example (pairs as alike as they can be)."""
+    import pandas as pd
+    from layerlens.io import write_tsv
+
+    k = 2 if pairs else 1
+    write_tsv(pd.DataFrame({"task": "mrpc", "idx": [i for i in range(len(sentences)) for _ in range(k)],
+                            "column": ["sentence1", "sentence2"][:k] * len(sentences),
+                            "sentence": [s for s in sentences for _ in range(k)]}), path)
+    return path

@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 from helpers import make_tiny_family
-from layerlens import layermap, probe
+from layerlens import forward, layermap, probe
 from layerlens.errors import InputError
 from layerlens.families import adapter_for, adapter_for_dir, supported_model_types
 from safetensors import safe_open
@@ -157,7 +157,7 @@ def test_duplicated_layer_equals_applying_its_source_twice(tiny, family, tmp_pat
 @pytest.mark.parametrize("family", FAMILIES)
 def test_probe_last_layer_equals_the_models_own_mlm_argmax(tiny, family):
     base_dir = tiny(family)
-    model, adapter = probe.load_mlm(base_dir)
+    model, adapter = forward.load_mlm(base_dir)
     ids, mask, special = encode(base_dir, SENTENCES)
     keep = (mask == 1) & (special == 0)
     with torch.no_grad():
@@ -264,7 +264,7 @@ def test_albert_with_two_groups_follows_the_groups(tiny, tmp_path):
 
 def test_albert_inner_groups_give_one_state_per_layer(tiny):
     inner = tiny("albert", inner_group_num=2)
-    model, adapter = probe.load_mlm(inner)
+    model, adapter = forward.load_mlm(inner)
     ids, mask, _ = encode(inner, SENTENCES)
     with torch.no_grad():
         states = adapter.hidden_states(model, ids, mask)
@@ -343,7 +343,7 @@ def test_deberta_with_a_convolution_keeps_layer_zero_first(tiny, tmp_path):
 def test_electra_discriminator_needs_a_fitted_head(tiny, tmp_path):
     disc = tiny("electra-discriminator")
     with pytest.raises(InputError, match="no \\(complete\\) masked-LM head.*generator_.*probe: \\{head: fit\\}"):
-        probe.load_mlm(disc)
+        forward.load_mlm(disc)
     # its layer maps work like the generator's and keep the discriminator head
     layermap.build_variant(disc, tmp_path / "v", [0, 1, 1, 2])
     with safe_open(str(tmp_path / "v" / "model.safetensors"), "pt") as f:

@@ -6,7 +6,7 @@ import random
 import pytest
 import torch
 from helpers import make_tiny_family, sentence
-from layerlens import head, layermap, probe
+from layerlens import forward, head, layermap, probe, sentences
 from layerlens.errors import InputError
 from layerlens.families import adapter_for_dir
 from safetensors.torch import load_file
@@ -47,30 +47,6 @@ def fitted(bert_encoder, tmp_path_factory):
     out = tmp_path_factory.mktemp("heads") / "tiny-encoder"
     info = head.fit_head(bert_encoder, TRAIN, out, steps=40, batch_size=16, learning_rate=3e-3, seed=0)
     return out, info
-
-
-def test_the_text_is_held_apart_from_the_probe_sentences(tiny_glue, tmp_path):
-    from layerlens.download import fetch_glue
-
-    dirs = {t: tmp_path / t for t in ("rte", "sst2")}
-    for t, d in dirs.items():
-        fetch_glue(t, "tsv", d, tsv_dir=tiny_glue)
-    probe_sents = probe.select_sentences(dirs, 30)["sentence"].tolist()
-    train_text = set()
-    for t, d in dirs.items():
-        from datasets import load_from_disk
-
-        train = load_from_disk(str(d))["train"]
-        for col in ("sentence1", "sentence2") if t == "rte" else ("sentence",):
-            train_text.update(s.strip() for s in train[col])
-    shared = sorted(train_text & set(probe_sents))
-    chosen, counts = head.fit_sentences(dirs, 10_000, seed=1, exclude=probe_sents)
-    assert not set(chosen) & set(probe_sents)
-    assert counts["dropped_as_probe_sentences"] == len(shared) and counts["used"] == len(chosen)
-    assert set(chosen) == train_text - set(probe_sents)  # all of it, from the train splits only
-    again, _ = head.fit_sentences(dirs, 25, seed=1, exclude=probe_sents)
-    assert again == head.fit_sentences(dirs, 25, seed=1, exclude=probe_sents)[0] and len(again) == 25
-    assert again != head.fit_sentences(dirs, 25, seed=2, exclude=probe_sents)[0]
 
 
 def test_bert_masking():
@@ -126,7 +102,7 @@ def test_fitting_is_deterministic_and_starts_from_a_fresh_head(tiny_bert, tmp_pa
 def test_probe_with_a_fitted_head(bert_encoder, fitted, tmp_path):
     out, _ = fitted
     with pytest.raises(InputError, match="probe: \\{head: fit\\}"):
-        probe.load_mlm(bert_encoder)
+        forward.load_mlm(bert_encoder)
     table = probe.run_probe(bert_encoder, SENTENCES, model_name="enc", bootstrap=0, head_dir=out)
     assert set(table["head"]) == {"fit"} and list(table["layer"]) == [0, 1, 2, 3]
     tensors = load_file(str(out / head.HEAD_FILE))
@@ -134,7 +110,7 @@ def test_probe_with_a_fitted_head(bert_encoder, fitted, tmp_path):
     assert table["top1"].iloc[-1] > 0.5  # it learned to read the last layer
 
     # the decoder is the input embeddings, after loading the head
-    model, _ = probe.load_mlm(bert_encoder, head_dir=out)
+    model, _ = forward.load_mlm(bert_encoder, head_dir=out)
     assert model.cls.predictions.decoder.weight.data_ptr() == model.bert.embeddings.word_embeddings.weight.data_ptr()
 
     # a variant reads its layers with its base's head: the identity map gives the same table
@@ -162,10 +138,10 @@ def test_a_head_fitted_for_another_architecture_is_refused(bert_encoder, fitted,
     out, _ = fitted
     other = make_tiny_family(tmp_path / "roberta", "roberta")
     with pytest.raises(InputError, match="does not fit this model's masked-LM head.*fitted for another"):
-        probe.load_mlm(other, head_dir=out)
+        forward.load_mlm(other, head_dir=out)
     bigger = make_tiny_family(tmp_path / "wide", "bert", hidden=48)
     with pytest.raises(InputError, match="fitted for another model size"):
-        probe.load_mlm(bigger, head_dir=out)
+        forward.load_mlm(bigger, head_dir=out)
 
 
 FAMILIES = ["bert", "roberta", "albert", "distilbert", "electra", "electra-discriminator", "deberta-v2",
@@ -177,7 +153,7 @@ def test_every_family_fits_and_probes_without_its_head(family, tmp_path):
     built = make_tiny_family(tmp_path / "mlm", family)
     enc = built if family == "electra-discriminator" else encoder_only(built, tmp_path / "enc")
     with pytest.raises(InputError, match="no \\(complete\\) masked-LM head"):
-        probe.load_mlm(enc)
+        forward.load_mlm(enc)
     info = head.fit_head(enc, TRAIN, tmp_path / "head", **FAST)
     adapter = adapter_for_dir(enc)
     tensors = load_file(str(tmp_path / "head" / head.HEAD_FILE))
@@ -206,11 +182,43 @@ def test_real_encoder_without_a_head(shared_glue, tmp_path):
     dirs = {t: tmp_path / t for t in ("sst2", "rte")}
     for t, d in dirs.items():
         fetch_glue(t, "tsv", d, tsv_dir=shared_glue)
-    probe_sents = probe.select_sentences({"rte": dirs["rte"]}, 40)["sentence"].tolist()
-    train, _ = head.fit_sentences({"sst2": dirs["sst2"]}, 600, seed=0, exclude=probe_sents)
+    probe_sents = sentences.select_sentences({"rte": dirs["rte"]}, 40)["sentence"].tolist()
+    train, _ = sentences.fit_sentences({"sst2": dirs["sst2"]}, 600, seed=0, exclude=probe_sents)
     with pytest.raises(InputError, match="probe: \\{head: fit\\}"):
-        probe.load_mlm(model)
+        forward.load_mlm(model)
     head.fit_head(model, train, tmp_path / "head", steps=80, batch_size=32, learning_rate=2e-3, seed=0)
     table = probe.run_probe(model, probe_sents, bootstrap=0, head_dir=tmp_path / "head")
     assert list(table["layer"]) == list(range(7)) and set(table["head"]) == {"fit"}
     assert table["top1"].min() > 0.5 and table["top1"].iloc[0] > table["top1"].iloc[-1]
+
+
+def test_a_quoted_probe_sentence_is_not_fitted_on(tiny_bert, tmp_path):
+    """A train sentence that is also a probe sentence, double quotes and all, is kept out of the head's text."""
+    from datasets import load_from_disk
+    from helpers import make_glue_tsv
+    from layerlens.download import fetch_glue, fetch_model
+
+    quoted = 'he said " the dog is happy " to the man .'
+    glue = make_glue_tsv(tmp_path / "glue", tasks=("rte", "sst2"))
+    dev = (glue / "RTE" / "dev.tsv").read_text().splitlines()
+    dev.insert(1, f"99\t{quoted}\ta cat .\tnot_entailment")  # the first probe sentence
+    (glue / "RTE" / "dev.tsv").write_text("\n".join(dev) + "\n")
+    with open(glue / "SST-2" / "train.tsv", "a") as fh:
+        fh.write(f"{quoted}\t1\n")
+    dirs = {t: tmp_path / t for t in ("rte", "sst2")}
+    for t, d in dirs.items():
+        fetch_glue(t, "tsv", d, tsv_dir=glue)
+    fetch_model(str(tiny_bert), "main", tmp_path / "m", name="m")
+    sentences.write_sentences(dirs, 20, tmp_path / "sentences.tsv")
+
+    probe_text = set(sentences.select_sentences(dirs, 20)["sentence"].str.strip())
+    assert quoted in probe_text
+    train_text = {s.strip() for t, d in dirs.items() for col in (("sentence1", "sentence2") if t == "rte"
+                  else ("sentence",)) for s in load_from_disk(str(d))["train"][col]}
+    settings = {"sentences": 10_000, "steps": 1, "batch_size": 4, "learning_rate": 1e-3, "seed": 0,
+                "max_length": 32, "objective": "reconstruct", "mlm_probability": 0.15, "weight_decay": 0.0}
+    info = head.fit_head_to_dir(tmp_path / "m", dirs, tmp_path / "sentences.tsv", tmp_path / "head",
+                                settings=settings)
+    counts = info["sentence_counts"]
+    assert counts["dropped_as_probe_sentences"] == len(train_text & probe_text) >= 1
+    assert counts["used"] == counts["available"] == len(train_text - probe_text)

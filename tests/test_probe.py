@@ -6,16 +6,18 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from helpers import sentence
+from helpers import sentence, write_sentence_table
 from layerlens import layermap, probe, report
-from layerlens.errors import InputError
 from transformers import AutoModelForMaskedLM, AutoTokenizer
 
 SENTENCES = [sentence(random.Random(i)) for i in range(23)] + ["A dog .", "the the the"]
+#: characters the tiny WordPiece vocabulary lacks: the tokenizer gives [UNK] for them
+UNKNOWN = ["the dog ☃ saw 中 .", "a 雪 b", "☃☃ the cat ."]
 
 
 def naive_probe(model_dir, sentences):
-    """One sentence at a time, a full MLM forward per layer: the slow, obvious way."""
+    """One sentence at a time, a full MLM forward per layer: the slow, obvious way. Scored: every token but the
+    special ones and [UNK] (no head can give back a word it does not know)."""
     tok = AutoTokenizer.from_pretrained(str(model_dir))
     model = AutoModelForMaskedLM.from_pretrained(str(model_dir)).eval()
     n_layers = model.config.num_hidden_layers + 1
@@ -24,7 +26,7 @@ def naive_probe(model_dir, sentences):
     with torch.no_grad():
         for s in sentences:
             enc = tok(s, return_tensors="pt", return_special_tokens_mask=True)
-            keep = enc.pop("special_tokens_mask")[0] == 0
+            keep = (enc.pop("special_tokens_mask")[0] == 0) & (enc["input_ids"][0] != tok.unk_token_id)
             out = model(**enc, output_hidden_states=True)
             target = enc["input_ids"][0][keep]
             final = out.logits[0][keep].argmax(-1)
@@ -54,17 +56,19 @@ def test_probe_matches_a_naive_per_layer_loop(tiny_bert, batch_size, chunk):
     assert table["top1"].max() > 0.5  # the tiny model was trained to reconstruct its input
 
 
-def test_last_layer_equals_the_models_own_mlm_argmax(tiny_bert):
-    """The probe's last-layer predictions are exactly AutoModelForMaskedLM's argmax on the same tokens."""
-    model, adapter = probe.load_mlm(tiny_bert)
+def test_unknown_tokens_are_not_scored(tiny_bert):
+    """An [UNK] input token is excluded like a special token, and counted."""
+    sentences = SENTENCES[:6] + UNKNOWN
     tok = AutoTokenizer.from_pretrained(str(tiny_bert))
-    batch = tok(SENTENCES, padding=True, return_tensors="pt", return_special_tokens_mask=True)
-    keep = (batch["attention_mask"] == 1) & (batch.pop("special_tokens_mask") == 0)
-    with torch.no_grad():
-        own = model(**batch).logits.argmax(-1)[keep]
-        hidden = adapter.hidden_states(model, batch["input_ids"], batch["attention_mask"])
-        ours = adapter.mlm_logits(model, hidden[-1][keep]).argmax(-1)
-    assert torch.equal(own, ours)
+    n_unk = sum(tok(s)["input_ids"].count(tok.unk_token_id) for s in sentences)
+    assert n_unk >= 4
+    table = probe.run_probe(tiny_bert, sentences, batch_size=4, chunk_tokens=7, bootstrap=0, device="cpu")
+    expected, n = naive_probe(tiny_bert, sentences)
+    assert set(table["n_tokens"]) == {n} and set(table["n_unk_excluded"]) == {n_unk}
+    np.testing.assert_allclose(table["top1"], expected["top1"], atol=1e-12)
+    np.testing.assert_allclose(table["top5"], expected["top5"], atol=1e-12)
+    np.testing.assert_allclose(table["cross_entropy"], expected["ce"], rtol=1e-5)
+    np.testing.assert_allclose(table["agree_last"], expected["agree"], atol=1e-12)
 
 
 def test_variant_source_layers_and_duplicate_rows(tiny_bert, tmp_path):
@@ -79,38 +83,6 @@ def test_variant_source_layers_and_duplicate_rows(tiny_bert, tmp_path):
 def test_bootstrap_interval(tiny_bert):
     table = probe.run_probe(tiny_bert, SENTENCES, bootstrap=500, seed=3)
     assert ((table["top1_lo"] <= table["top1"] + 1e-12) & (table["top1"] <= table["top1_hi"] + 1e-12)).all()
-    hits = np.array([[1, 0, 3, 2]])
-    counts = np.array([1, 2, 3, 2])
-    lo, hi = probe.bootstrap_ratio_ci(hits, counts, 2000, seed=0)
-    assert lo[0] < 6 / 8 < hi[0] and 0 <= lo[0] and hi[0] <= 1
-    lo2, hi2 = probe.bootstrap_ratio_ci(np.array([[2, 2, 2, 2]]), np.array([2, 2, 2, 2]), 100)
-    assert lo2[0] == hi2[0] == 1.0
-
-
-def test_sentence_selection_is_deterministic_and_round_robin(tiny_glue, tmp_path):
-    from layerlens.download import fetch_glue
-
-    dirs = {t: tmp_path / t for t in ("rte", "sst2")}
-    for t, d in dirs.items():
-        fetch_glue(t, "tsv", d, tsv_dir=tiny_glue)
-    a = probe.select_sentences(dirs, 30)
-    b = probe.select_sentences(dirs, 30)
-    pd.testing.assert_frame_equal(a, b)
-    assert len(a) == 30 and a["sentence"].is_unique
-    assert list(a["task"][:4]) == ["rte", "sst2", "rte", "sst2"]
-    assert (a[a.task == "sst2"]["idx"].diff().dropna() > 0).all()  # in dev-set order
-    out = tmp_path / "s.tsv"
-    probe.write_sentences(dirs, 5, out)
-    assert probe.read_sentences(out) == a["sentence"][:5].tolist()
-
-
-def test_checkpoint_without_mlm_head_gets_a_clear_error(tiny_bert, tmp_path):
-    from transformers import AutoModel
-
-    AutoModel.from_pretrained(str(tiny_bert)).save_pretrained(str(tmp_path / "enc"))
-    AutoTokenizer.from_pretrained(str(tiny_bert)).save_pretrained(str(tmp_path / "enc"))
-    with pytest.raises(InputError, match="no \\(complete\\) masked-LM head.*probe: \\{head: fit\\}"):
-        probe.load_mlm(tmp_path / "enc")
 
 
 def test_plot(tiny_bert, tmp_path):
@@ -119,29 +91,93 @@ def test_plot(tiny_bert, tmp_path):
     assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_output_change_against_direct_logits(tiny_bert, tmp_path):
-    layermap.build_variant(tiny_bert, tmp_path / "same", [0, 1, 2])
-    same = probe.output_change(tiny_bert, tmp_path / "same", SENTENCES, bootstrap=0)
-    assert same["kl"].iloc[0] == pytest.approx(0, abs=1e-7) and same["agree_top1"].iloc[0] == 1.0
-    assert same["kind"].iloc[0] == "identity"
+SETTINGS = {"max_length": 64, "batch_size": 8, "chunk_tokens": 256, "bootstrap": 500}
 
-    layermap.build_variant(tiny_bert, tmp_path / "rm", [0, 2])
-    got = probe.output_change(tiny_bert, tmp_path / "rm", SENTENCES, bootstrap=200, variant_name="rm").iloc[0]
-    tok = AutoTokenizer.from_pretrained(str(tiny_bert))
-    base = AutoModelForMaskedLM.from_pretrained(str(tiny_bert)).eval()
-    var = AutoModelForMaskedLM.from_pretrained(str(tmp_path / "rm")).eval()
-    kl, agree, hits, n = 0.0, 0, 0, 0
-    with torch.no_grad():
-        for s in SENTENCES:
-            enc = tok(s, return_tensors="pt", return_special_tokens_mask=True)
-            keep = enc.pop("special_tokens_mask")[0] == 0
-            lb = torch.log_softmax(base(**enc).logits[0][keep], -1)
-            lv = torch.log_softmax(var(**enc).logits[0][keep], -1)
-            kl += (lb.exp() * (lb - lv)).sum().item()
-            agree += (lb.argmax(-1) == lv.argmax(-1)).sum().item()
-            hits += (lv.argmax(-1) == enc["input_ids"][0][keep]).sum().item()
-            n += int(keep.sum())
-    assert got["kl"] == pytest.approx(kl / n, rel=1e-4)
-    assert got["agree_top1"] == pytest.approx(agree / n) and got["top1_variant"] == pytest.approx(hits / n)
-    assert got["agree_lo"] <= got["agree_top1"] <= got["agree_hi"]
-    assert (got["kind"], got["touched"], got["first_touched"]) == ("remove", "1", 1)
+
+@pytest.fixture(scope="module")
+def tiny_model(tiny_bert, tmp_path_factory):
+    """tiny_bert as the pipeline keeps a model: in a folder with a manifest."""
+    from layerlens.download import fetch_model
+
+    out = tmp_path_factory.mktemp("resources") / "tiny"
+    fetch_model(str(tiny_bert), "main", out, name="tiny")
+    return out
+
+
+def test_the_interval_resamples_examples_not_sentences(tiny_model, tmp_path):
+    """Each sentence doubled as both sentences of one example adds no information: the probe rule gives exactly
+    the interval of the single sentences (treated as independent, the doubled sentences would narrow it)."""
+    tables = {}
+    for name, pairs in (("single", False), ("pairs", True)):
+        write_sentence_table(tmp_path / f"{name}.tsv", SENTENCES, pairs=pairs)
+        tables[name] = probe.probe_to_file(tiny_model, tmp_path / f"{name}.tsv", tmp_path / f"{name}.csv",
+                                           model_name="tiny", settings=SETTINGS)
+    single, pairs = tables["single"], tables["pairs"]
+    assert (pairs["n_sentences"] == 2 * single["n_sentences"]).all()
+    np.testing.assert_allclose(pairs["top1"], single["top1"], rtol=1e-12)
+    np.testing.assert_allclose(pairs[["top1_lo", "top1_hi"]], single[["top1_lo", "top1_hi"]], rtol=1e-12)
+    assert (single["top1_hi"] > single["top1_lo"]).all()
+
+
+def test_the_probe_rule_uses_the_statistics_seed(tiny_model, tmp_path):
+    write_sentence_table(tmp_path / "s.tsv", SENTENCES, pairs=True)
+    by_seed = {seed: probe.probe_to_file(tiny_model, tmp_path / "s.tsv", tmp_path / f"{seed}.csv", model_name="tiny",
+                                         settings=SETTINGS, seed=seed) for seed in (0, 11)}
+    direct = probe.run_probe(tiny_model, [s for s in SENTENCES for _ in (0, 1)], model_name="tiny", max_length=64,
+                             batch_size=8, chunk_tokens=256, bootstrap=500, seed=11,
+                             examples=[i for i in range(len(SENTENCES)) for _ in (0, 1)])
+    pd.testing.assert_frame_equal(by_seed[11], direct)
+    assert not np.array_equal(by_seed[0]["top1_lo"], by_seed[11]["top1_lo"])
+
+
+def tree(root):
+    """Every entry under ``root`` (itself included) with its size and mtime: a file written and removed again
+    still changes its folder's mtime."""
+    return {str(p.relative_to(root)): (p.is_dir(), p.stat().st_size if p.is_file() else 0, p.stat().st_mtime_ns)
+            for p in [root, *root.rglob("*")]}
+
+
+def test_a_probe_only_variant_is_built_in_memory(tiny_model, tmp_path, monkeypatch):
+    """A probe-only variant writes nothing (not in the working folder, not in the temporary folder, not beside
+    the base), and its probe table is exactly that of the same variant built on disk."""
+    import tempfile
+
+    from layerlens.output_change import output_change_to_file
+
+    spec = {"base": "tiny", "duplicate": [1]}
+    layermap.build_variant_from_config(tiny_model, tmp_path / "saved", spec, base_name="tiny", variant_name="v")
+    sentences = write_sentence_table(tmp_path / "in" / "s.tsv", SENTENCES, pairs=True)
+    (tmp_path / "work").mkdir()
+    (tmp_path / "tmp").mkdir()
+    (tmp_path / "out").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    watched = [tmp_path / "work", tmp_path / "tmp", tiny_model, tmp_path / "in"]
+    before = [tree(root) for root in watched]
+    probed = probe.probe_to_file(tiny_model, sentences, tmp_path / "out" / "v.csv", model_name="v",
+                                 settings=SETTINGS, variant=spec, base_name="tiny")
+    changed = output_change_to_file(tiny_model, None, sentences, tmp_path / "out" / "change.csv", variant_name="v",
+                                    base_name="tiny", settings=SETTINGS, variant=spec)
+    assert [tree(root) for root in watched] == before
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["change.csv", "v.csv"]
+
+    saved = probe.probe_to_file(tmp_path / "saved", sentences, tmp_path / "saved.csv", model_name="v",
+                                settings=SETTINGS)
+    pd.testing.assert_frame_equal(probed, saved, check_exact=True)
+    assert list(probed["source_layer"]) == [0, 1, 2, 2, 3]
+    saved_change = output_change_to_file(tiny_model, tmp_path / "saved", sentences, tmp_path / "saved_change.csv",
+                                         variant_name="v", base_name="tiny", settings=SETTINGS)
+    pd.testing.assert_frame_equal(changed, saved_change, check_exact=True)
+
+
+@pytest.mark.parametrize("family", ["bert", "roberta", "albert", "distilbert", "electra", "deberta-v2",
+                                    "modernbert"])
+def test_in_memory_variant_equals_the_saved_one_in_every_family(family, tmp_path):
+    from helpers import make_tiny_family
+
+    base = make_tiny_family(tmp_path / "base", family)
+    layermap.build_variant(base, tmp_path / "saved", [0, 1, 1, 2])
+    saved = probe.run_probe(tmp_path / "saved", SENTENCES[:8], bootstrap=50, device="cpu")
+    in_memory = probe.run_probe(base, SENTENCES[:8], layers=[0, 1, 1, 2], bootstrap=50, device="cpu")
+    pd.testing.assert_frame_equal(in_memory, saved, check_exact=True)

@@ -150,3 +150,54 @@ def test_paired_bootstrap_null_and_clear_effect():
     clear = stats.paired_bootstrap(accuracy_score, {"validation": y}, [{"validation": b} for b in base], perfect,
                                    n_resamples=500)
     assert clear.delta > 0.25 and clear.ci_lo > 0 and clear.p < 0.01
+
+
+def test_bootstrap_ratio_interval_by_hand():
+    hits = np.array([[1, 0, 3, 2]])
+    counts = np.array([1, 2, 3, 2])
+    lo, hi = stats.bootstrap_ratio_ci(hits, counts, 2000, seed=0)
+    assert lo[0] < 6 / 8 < hi[0] and 0 <= lo[0] and hi[0] <= 1
+    lo2, hi2 = stats.bootstrap_ratio_ci(np.array([[2, 2, 2, 2]]), np.array([2, 2, 2, 2]), 100)
+    assert lo2[0] == hi2[0] == 1.0
+
+
+def hand_cluster_bootstrap(hits, counts, clusters, n_boot, seed, level=0.95):
+    """The textbook cluster bootstrap, one resample at a time: sum each cluster, draw clusters with replacement
+    (numpy's integers(0, k, (n_boot, k)) over the clusters in order of appearance), take the ratio of the sums."""
+    labels = list(dict.fromkeys(clusters))
+    h = np.array([[sum(row[j] for j in range(len(clusters)) if clusters[j] == c) for c in labels] for row in hits])
+    n = np.array([sum(counts[j] for j in range(len(clusters)) if clusters[j] == c) for c in labels])
+    draws = np.random.default_rng(seed).integers(0, len(labels), size=(n_boot, len(labels)))
+    ratios = np.array([[row[d].sum() / n[d].sum() for row in h] for d in draws])
+    alpha = (1 - level) / 2
+    return np.quantile(ratios, alpha, axis=0), np.quantile(ratios, 1 - alpha, axis=0)
+
+
+def test_bootstrap_ratio_ci_is_the_cluster_bootstrap():
+    rng = np.random.default_rng(7)
+    counts = rng.integers(1, 30, size=24)
+    hits = np.stack([rng.binomial(counts, p) for p in (0.3, 0.6, 0.9)])
+    clusters = [("mrpc", 11 - i // 2) for i in range(24)]  # sentence pairs of 12 examples
+    for seed in (0, 5):
+        got = stats.bootstrap_ratio_ci(hits, counts, 300, seed=seed, clusters=clusters)
+        want = hand_cluster_bootstrap(hits, counts, clusters, 300, seed)
+        np.testing.assert_array_equal(got, want)
+    # without clusters every column is its own
+    np.testing.assert_array_equal(stats.bootstrap_ratio_ci(hits, counts, 300, seed=1),
+                                  hand_cluster_bootstrap(hits, counts, list(range(24)), 300, 1))
+
+
+def test_bootstrap_ratio_ci_resamples_pairs_together():
+    """Two perfectly correlated sentences per example carry one example's information: the interval of the
+    doubled table, clustered by example, is exactly the interval of the single table; taking them as independent
+    sentences would make it narrower."""
+    rng = np.random.default_rng(3)
+    counts = rng.integers(5, 20, size=40)
+    hits = rng.binomial(counts, 0.7)[None, :]
+    single = stats.bootstrap_ratio_ci(hits, counts, 1000, seed=2)
+    doubled_hits, doubled_counts = np.repeat(hits, 2, axis=1), np.repeat(counts, 2)
+    pairs = stats.bootstrap_ratio_ci(doubled_hits, doubled_counts, 1000, seed=2, clusters=np.repeat(np.arange(40), 2))
+    assert pairs[1][0] > pairs[0][0]
+    np.testing.assert_array_equal(pairs, single)
+    lo, hi = stats.bootstrap_ratio_ci(doubled_hits, doubled_counts, 1000, seed=2)
+    assert hi[0] - lo[0] < 0.85 * (single[1][0] - single[0][0])

@@ -6,9 +6,13 @@ One module per pipeline stage:
 - :mod:`layerlens.tasks`     GLUE task specs and their metrics
 - :mod:`layerlens.download`  models and GLUE into ``resources/``, with a manifest
 - :mod:`layerlens.layermap`  deeper / shallower variants by copying layers
+- :mod:`layerlens.sentences` the probe's sentences and a fitted head's held-apart text
+- :mod:`layerlens.forward`   a masked-LM model's hidden states at the input tokens, batch by batch
 - :mod:`layerlens.probe`     every hidden layer through the masked-LM head
+- :mod:`layerlens.head`      a fitted masked-LM head, for encoders that publish none
+- :mod:`layerlens.output_change` a variant's final outputs against its base's
 - :mod:`layerlens.finetune`  GLUE fine-tuning with the HF Trainer
-- :mod:`layerlens.stats`     seed statistics
+- :mod:`layerlens.stats`     seed and bootstrap statistics
 - :mod:`layerlens.report`    tables and figures (a package: one module per table or figure family)
 
 Everything that differs between model families lives in :mod:`layerlens.families`.

@@ -24,7 +24,7 @@ import pandas as pd
 
 from .config import RUNTIME_KEYS
 from .errors import ConfigError, InputError
-from .io import atomic_dir, atomic_path, sha256_file, sha256_text, write_json
+from .io import atomic_dir, sha256_file, sha256_text, write_json, write_tsv
 from .manifest import MANIFEST, verify
 from .modelfiles import load_pretrained
 from .tasks import compute_metrics, get_task, task_score
@@ -198,8 +198,7 @@ def finetune(model_dir: str | Path, tokenized_dir: str | Path, out_dir: str | Pa
         "device": _device_name(),
         "model_dir": str(model_dir),
     }
-    with atomic_path(out_dir / "predictions.tsv") as tmp:
-        pd.concat(predictions).to_csv(tmp, sep="\t", index=False)
+    write_tsv(pd.concat(predictions), out_dir / "predictions.tsv")
     if params.get("keep_weights"):
         with atomic_dir(out_dir / "model") as tmp:
             trainer.save_model(str(tmp))

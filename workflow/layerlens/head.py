@@ -18,10 +18,10 @@ only ever sees the last layer.
   unmasked input; a frozen sentence encoder's last layer carries little for predicting *masked* tokens, so
   in a 150-step budget ``mlm`` learns mostly token frequencies (all-MiniLM-L6-v2: last-layer top-1 about 0.1
   under ``mlm`` against about 0.8 under ``reconstruct``; see ``examples/minilm/README.md``).
-- **The text** is held apart from the probe's evaluation sentences: sentences from the *train* splits of
-  ``probe.fit.tasks`` (the probe reads *dev* splits), with any sentence that is also a probe sentence dropped,
-  shuffled with ``seed``, the first ``sentences`` of them. Batches go through them in order, reshuffled each
-  pass, for ``steps`` AdamW steps at a constant learning rate.
+- **The text** is held apart from the probe's evaluation sentences (:func:`layerlens.sentences.fit_sentences`):
+  sentences from the *train* splits of ``probe.fit.tasks`` (the probe reads *dev* splits), with any sentence
+  that is also a probe sentence dropped, shuffled with ``seed``, the first ``sentences`` of them. Batches go
+  through them in order, reshuffled each pass, for ``steps`` AdamW steps at a constant learning rate.
 
 The result, ``head.safetensors`` (the head's tensors only) and ``head.json`` (settings, sentence counts,
 final loss, timings), sits in ``resources/heads/{model}/`` beside the model; a rerun reuses it. Variants of a
@@ -36,8 +36,11 @@ from pathlib import Path
 from typing import Sequence
 
 from .errors import InputError
+from .families import adapter_for_dir
 from .io import atomic_dir, write_json
+from .manifest import verify, write_manifest
 from .modelfiles import weights_sha256
+from .sentences import fit_sentences, read_sentences
 
 HEAD_FILE = "head.safetensors"
 INFO_FILE = "head.json"
@@ -47,40 +50,6 @@ OBJECTIVES = {
     "mlm": "BERT's masked LM on the last layer: {p:.0%} of the tokens selected (80% mask token, 10% random, "
            "10% kept), loss on the selected ones; encoder frozen",
 }
-
-
-# --- text ------------------------------------------------------------------------------------------------
-
-
-def fit_sentences(glue_dirs: dict[str, str | Path], n: int, seed: int,
-                  exclude: Sequence[str] = ()) -> tuple[list[str], dict]:
-    """Up to ``n`` distinct sentences from the train splits of the tasks, minus ``exclude``, shuffled by ``seed``.
-
-    Returns the sentences and counts (available, excluded as probe sentences) for the record."""
-    import numpy as np
-    from datasets import load_from_disk
-
-    from .tasks import get_task
-
-    held_out = {s.strip() for s in exclude}
-    seen, pool, dropped = set(), [], 0
-    for task, folder in glue_dirs.items():
-        train = load_from_disk(str(folder))["train"]
-        for col in get_task(task).text_columns:
-            for text in train[col]:
-                text = text.strip()
-                if not text or text in seen:
-                    continue
-                seen.add(text)
-                if text in held_out:
-                    dropped += 1
-                    continue
-                pool.append(text)
-    if not pool:
-        raise InputError(", ".join(map(str, glue_dirs.values())), "no training sentences to fit a head on")
-    order = np.random.default_rng(seed).permutation(len(pool))
-    chosen = [pool[i] for i in order[:n]]
-    return chosen, {"available": len(pool), "dropped_as_probe_sentences": dropped, "used": len(chosen)}
 
 
 # --- the head --------------------------------------------------------------------------------------------
@@ -159,9 +128,6 @@ def fit_head(model_dir: str | Path, sentences: Sequence[str], out_dir: str | Pat
     import torch
     from safetensors.torch import save_file
     from transformers import AutoModelForMaskedLM, AutoTokenizer
-
-    from .families import adapter_for_dir
-    from .manifest import write_manifest
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     adapter = adapter_for_dir(model_dir)
@@ -264,13 +230,10 @@ def mask_tokens(input_ids, candidates, mask_id: int, vocab_size: int, probabilit
 def fit_head_to_dir(model_dir, glue_dirs: dict[str, str | Path], probe_sentences_tsv, out_dir, *, settings: dict,
                     model_name: str = "") -> dict:
     """The fit_head rule: verify inputs, pick the held-apart text, fit, write ``out_dir``."""
-    from .manifest import verify
-    from .probe import read_sentences
-
     verify(model_dir)
     for folder in glue_dirs.values():
         verify(folder)
-    probe_sentences = read_sentences(probe_sentences_tsv)
+    probe_sentences = read_sentences(probe_sentences_tsv)["sentence"].tolist()
     sentences, counts = fit_sentences(glue_dirs, settings["sentences"], settings["seed"], exclude=probe_sentences)
     return fit_head(model_dir, sentences, out_dir, steps=settings["steps"], batch_size=settings["batch_size"],
                     learning_rate=settings["learning_rate"], seed=settings["seed"],

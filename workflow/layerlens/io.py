@@ -1,7 +1,11 @@
-"""Small file helpers: atomic writes, hashing, JSON.
+"""Small file helpers: atomic writes, hashing, JSON, TSV.
 
 Outputs are written to a temporary file in the same folder and renamed into place, so a killed job never
 leaves a half-written file that Snakemake (or a reader) could take for a finished one.
+
+Every TSV the pipeline writes goes through :func:`write_tsv` and is read with :func:`read_tsv`, so text
+comes back byte for byte: tabs, newlines, double quotes, backslashes, leading or trailing spaces, and words
+such as "NA" or "null" that a default reader would turn into missing values.
 """
 
 from __future__ import annotations
@@ -15,7 +19,12 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator, Sequence
+
+from .errors import InputError
+
+if TYPE_CHECKING:  # pandas is imported where tables are used: the Snakefile imports this module
+    import pandas as pd
 
 
 @contextlib.contextmanager
@@ -42,8 +51,6 @@ def _disk_full_is_clear(path: Path):
         yield
     except OSError as e:
         if e.errno in (errno.ENOSPC, errno.EDQUOT):
-            from .errors import InputError
-
             raise InputError(path, f"{os.strerror(e.errno).lower()} while writing it; nothing was replaced. Free "
                                    "space or raise the quota (or run with --directory on a larger disk), then "
                                    "rerun: finished results are kept") from None
@@ -122,3 +129,37 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 
 def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def write_tsv(table: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Write ``table`` (no index) as a tab-separated file, atomically, that :func:`read_tsv` reads back exactly.
+
+    Every text field is quoted, with inner double quotes doubled (``csv.QUOTE_NONNUMERIC``, the CSV
+    convention any CSV reader follows); numbers are bare, a missing number is an empty field. A text column
+    may not hold missing values: they could not be told from empty text when read back.
+    """
+    import csv
+
+    for column in table.columns:
+        values = table[column]
+        if values.map(lambda v: isinstance(v, str)).any() and values.isna().any():
+            raise ValueError(f"column {column!r} holds a missing value among its text; it would be read back as "
+                             "empty text (write '' or drop the row)")
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, sep="\t", index=False, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n",
+                     encoding="utf-8")
+
+
+def read_tsv(path: str | os.PathLike, text_columns: Sequence[str] = ()) -> pd.DataFrame:
+    """A table written by :func:`write_tsv`. ``text_columns`` come back as the exact strings written (nothing
+    becomes a number or a missing value); in every other column an empty field is missing and numbers are
+    parsed as numbers."""
+    import pandas as pd
+
+    columns = list(pd.read_csv(path, sep="\t", nrows=0, encoding="utf-8").columns)
+    missing = [c for c in text_columns if c not in columns]
+    if missing:
+        raise InputError(path, f"no column {missing[0]!r} (columns: {', '.join(columns)}); rerun the rule "
+                               "that writes it")
+    return pd.read_csv(path, sep="\t", encoding="utf-8", dtype={c: str for c in text_columns},
+                       keep_default_na=False, na_values={c: [""] for c in columns if c not in text_columns})

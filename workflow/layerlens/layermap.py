@@ -9,19 +9,20 @@ ships is carried over unchanged: embeddings, the complete masked-LM head (transf
 the pooler, and the tokenizer. Layer tensors are deep-copied and renumbered; the family adapter updates the
 config (depth, and anything else indexed by layer). The map is recorded in ``config.json``
 (``layerlens_layer_map``) and in ``layer_map.json`` beside the weights.
+
+Only fine-tuned variants are written to disk. A probe-only variant is built in memory from the base's tensors
+(:func:`variant_model`), by the same renumbering, so it is the model a saved variant would load as.
 """
 
 from __future__ import annotations
 
-import contextlib
 import re
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from .errors import InputError
-from .families import adapter_for_dir, read_model_config
+from .errors import ConfigError, InputError
+from .families import adapter_for_dir, model_depth, read_model_config
 from .io import atomic_dir, read_json, write_json
 from .manifest import MANIFEST, verify, write_manifest
 from .modelfiles import PICKLE_SUFFIXES, WEIGHT_SUFFIXES, load_state_dict, weights_sha256
@@ -181,6 +182,30 @@ def describe(layers: Sequence[int], num_layers: int) -> dict:
 # --- building --------------------------------------------------------------------------------------------
 
 
+def variant_tensors(base_dir: str | Path, layers: Sequence[int], *, state: dict | None = None,
+                    where: str | Path | None = None) -> tuple[dict, dict]:
+    """The tensors and config.json of the variant of ``base_dir`` with layer map ``layers``.
+
+    ``state``: the base checkpoint's tensors, if already read (else they are read from ``base_dir``); the
+    variant shares every tensor that is not a layer's. ``where`` names the variant in error messages.
+    """
+    adapter = adapter_for_dir(base_dir)
+    config = read_model_config(base_dir)
+    layers = list(layers)
+    try:
+        check_layers(layers, adapter.depth(config))
+        adapter.check_layer_map(config, layers)
+    except ValueError as e:
+        raise InputError(where or base_dir, f"layer map {format_layers(layers)!r} on {base_dir}: {e}") from None
+    state = load_state_dict(base_dir) if state is None else state
+    present = sorted({i for k in state if (i := adapter.layer_of(k)) is not None})
+    expected = adapter.stored_layers(config)
+    if present != expected:
+        raise InputError(base_dir, f"config.json implies stored layers {format_layers(expected) or 'none'} "
+                                   f"({adapter.name}) but the weights hold {format_layers(present) or 'none'}")
+    return adapter.variant_state_dict(state, layers, config), adapter.variant_config(config, layers)
+
+
 def build_variant(base_dir: str | Path, out_dir: str | Path, layers: Sequence[int], *,
                   base_name: str = "", variant_name: str = "") -> dict:
     """Write the variant of ``base_dir`` with layer map ``layers`` to ``out_dir`` (atomically).
@@ -194,20 +219,7 @@ def build_variant(base_dir: str | Path, out_dir: str | Path, layers: Sequence[in
     config = read_model_config(base_dir)
     num_layers = adapter.depth(config)
     layers = list(layers)
-    try:
-        check_layers(layers, num_layers)
-        adapter.check_layer_map(config, layers)
-    except ValueError as e:
-        raise InputError(out_dir, f"layer map {format_layers(layers)!r} on {base_dir}: {e}") from None
-
-    state = load_state_dict(base_dir)
-    present = sorted({i for k in state if (i := adapter.layer_of(k)) is not None})
-    expected = adapter.stored_layers(config)
-    if present != expected:
-        raise InputError(base_dir, f"config.json implies stored layers {format_layers(expected) or 'none'} "
-                                   f"({adapter.name}) but the weights hold {format_layers(present) or 'none'}")
-    new_state = adapter.variant_state_dict(state, layers, config)
-    new_config = adapter.variant_config(config, layers)
+    new_state, new_config = variant_tensors(base_dir, layers, where=out_dir)
     provenance = {
         "variant": variant_name,
         "base": base_name,
@@ -236,32 +248,42 @@ def build_variant(base_dir: str | Path, out_dir: str | Path, layers: Sequence[in
     return provenance
 
 
+def config_layers(base_dir: str | Path, spec: dict, *, base_name: str = "", variant_name: str = "") -> list[int]:
+    """The layer map of a variant's config entry (``layers`` or ``duplicate`` / ``remove``) on ``base_dir``."""
+    try:
+        return resolve_layers(dict(spec), model_depth(base_dir))
+    except ValueError as e:
+        key = f"variants.{variant_name}" + (".layers" if "layers" in spec else "")
+        raise ConfigError(key, f"{e} (base {base_name!r} at {base_dir})") from None
+
+
 def build_variant_from_config(base_dir: str | Path, out_dir: str | Path, spec: dict, *, base_name: str = "",
                               variant_name: str = "") -> dict:
     """Build a variant from its config entry (``layers`` or ``duplicate`` / ``remove``)."""
-    from .families import model_depth
-
     verify(base_dir)
-    try:
-        layers = resolve_layers(dict(spec), model_depth(base_dir))
-    except ValueError as e:
-        key = f"variants.{variant_name}" + (".layers" if "layers" in spec else "")
-        from .errors import ConfigError
-
-        raise ConfigError(key, f"{e} (base {base_name!r} at {base_dir})") from None
+    layers = config_layers(base_dir, spec, base_name=base_name, variant_name=variant_name)
     return build_variant(base_dir, out_dir, layers, base_name=base_name, variant_name=variant_name)
 
 
-@contextlib.contextmanager
-def temporary_variant(base_dir: str | Path, spec: dict, *, base_name: str = "", variant_name: str = "",
-                      scratch: str | Path = Path("resources") / ".cache" / "tmp"):
-    """A probe-only variant: built exactly like a saved one, in a scratch folder removed afterwards."""
-    scratch = Path(scratch)
-    scratch.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=scratch, prefix=f"{variant_name or 'variant'}.") as tmp:
-        out = Path(tmp) / "model"
-        build_variant_from_config(base_dir, out, spec, base_name=base_name, variant_name=variant_name)
-        yield out
+def model_from_tensors(config: dict, state: dict):
+    """The masked-LM model of a config.json dict with checkpoint tensors ``state``, built in memory.
+
+    transformers' own loading does the work (``from_pretrained`` with a ``state_dict``), so key renames,
+    unused tensors (a pooler, an NSP head) and missing ones are handled exactly as for a saved folder. The
+    model's parameters may share storage with ``state``. Returns the model and its loading info.
+    """
+    from transformers import CONFIG_MAPPING, MODEL_FOR_MASKED_LM_MAPPING
+
+    config = CONFIG_MAPPING[config["model_type"]].from_dict(dict(config))
+    return MODEL_FOR_MASKED_LM_MAPPING[type(config)].from_pretrained(None, config=config, state_dict=state,
+                                                                     output_loading_info=True)
+
+
+def variant_model(base_dir: str | Path, layers: Sequence[int], *, state: dict | None = None):
+    """A probe-only variant: the model :func:`build_variant` would save, built in memory from the base's
+    tensors (``state``, if already read) and never written anywhere. Returns the model and its loading info."""
+    new_state, new_config = variant_tensors(base_dir, layers, state=state)
+    return model_from_tensors(new_config, new_state)
 
 
 def read_provenance(model_dir: str | Path) -> dict | None:

@@ -6,6 +6,8 @@
   (:func:`min_seeds_sign_flip`).
 - :func:`paired_bootstrap`: resample dev examples (the same resample for base and variant, for every seed) and
   recompute the task score difference averaged over seeds: a percentile interval and a two-sided p-value.
+- :func:`bootstrap_ratio_ci`: percentile interval of a ratio of sums (the probe's top-1, output change's
+  agreement), resampling whole examples (a cluster bootstrap over their sentences).
 - :func:`holm`: Holm's step-down adjustment across a family of tests (tasks x variants).
 - :func:`cohens_dz` and :func:`seeds_needed`: the paired effect size and how many seeds a paired t-test needs to
   detect it with 80% power at alpha = 0.05.
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Hashable, Sequence
 
 import numpy as np
 from scipy import stats as sps
@@ -169,6 +171,41 @@ def paired_bootstrap(score: Callable[[dict], np.ndarray], labels: dict[str, np.n
     lo, hi = np.quantile(samples, [alpha, 1 - alpha])
     p = (1 + np.sum(np.abs(samples - observed) >= abs(observed) - 1e-12)) / (samples.size + 1)
     return Bootstrap(observed, float(lo), float(hi), float(min(1.0, p)), n_resamples)
+
+
+def bootstrap_ratio_ci(hits, counts, n_boot: int, seed: int = 0, level: float = 0.95,
+                       clusters: Sequence[Hashable] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile interval of sum(hits) / sum(counts) for each row of ``hits``, resampling clusters of columns.
+
+    Columns are sentences: ``counts`` their scored tokens, ``hits[r]`` how many of those a row (a layer, say)
+    got right. Tokens of one sentence are not independent, and neither are the sentences of one example (an
+    MRPC pair is two paraphrases): ``clusters`` labels each column with its example, and whole clusters are
+    resampled (any hashable labels, e.g. (task, idx)); by default each column is its own cluster. Clusters
+    without counts are left out; NaN with fewer than two. Resample b draws the k clusters, numbered in order of
+    first appearance, as ``integers(0, k, (n_boot, k))[b]`` of ``numpy.random.default_rng(seed)``.
+    """
+    hits, counts = np.atleast_2d(np.asarray(hits)), np.asarray(counts)
+    labels = range(counts.size) if clusters is None else list(clusters)
+    if hits.shape[1] != counts.size or len(labels) != counts.size:
+        raise ValueError(f"hits {hits.shape}, counts {counts.shape} and {len(labels)} cluster labels do not match")
+    n_rows = hits.shape[0]
+    codes: dict = {}
+    cluster = np.array([codes.setdefault(label, len(codes)) for label in labels], dtype=np.int64)
+    k = len(codes)
+    cluster_hits = np.zeros((k, n_rows))
+    np.add.at(cluster_hits, cluster, hits.T)
+    cluster_counts = np.bincount(cluster, weights=counts, minlength=k)
+    keep = cluster_counts > 0
+    cluster_hits, cluster_counts = cluster_hits[keep], cluster_counts[keep]
+    n = cluster_counts.size
+    if n_boot <= 0 or n < 2:
+        return np.full(n_rows, np.nan), np.full(n_rows, np.nan)
+    draws = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
+    weights = np.zeros((n_boot, n))  # times each cluster is drawn in each resample
+    np.add.at(weights, (np.arange(n_boot)[:, None], draws), 1)
+    ratios = (weights @ cluster_hits) / (weights @ cluster_counts)[:, None]  # (n_boot, rows)
+    alpha = (1 - level) / 2
+    return np.quantile(ratios, alpha, axis=0), np.quantile(ratios, 1 - alpha, axis=0)
 
 
 # --- many tests ------------------------------------------------------------------------------------------

@@ -70,6 +70,7 @@ rule probe:
         runtime=60,
     params:
         probe={k: v for k, v in config["probe"].items() if k != "fit"},  # fit settings change the head, not this
+        seed=config["statistics"]["seed"],  # of the bootstrap over examples
         variant=lambda wc: virtual_spec(wc.model),
         base=lambda wc: base_of(wc.model),
     script:
@@ -93,6 +94,7 @@ rule output_change:
         runtime=60,
     params:
         probe={k: v for k, v in config["probe"].items() if k != "fit"},
+        seed=config["statistics"]["seed"],
         variant=lambda wc: virtual_spec(wc.variant),
         base=lambda wc: base_of(wc.variant),
     script:

@@ -6,10 +6,11 @@ sys.path.insert(0, os.path.join(snakemake.scriptdir, ".."))  # noqa: F821  (the 
 from layerlens.runtime import job  # noqa: E402
 
 with job(snakemake):  # noqa: F821
-    from layerlens.probe import output_change_to_file
+    from layerlens.output_change import output_change_to_file
 
     smk = snakemake  # noqa: F821
     output_change_to_file(smk.input.base, smk.input.get("variant"),  # None: a probe-only variant
                           smk.input.sentences, smk.output[0], variant_name=smk.wildcards.variant,
-                          base_name=smk.params.base, settings=smk.params.probe, variant=smk.params.variant,
+                          base_name=smk.params.base, settings=smk.params.probe, seed=smk.params.seed,
+                          variant=smk.params.variant,
                           head_dir=smk.input.get("head"))  # a fitted head, for `probe: {head: fit}`

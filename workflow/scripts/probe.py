@@ -11,6 +11,7 @@ with job(snakemake):  # noqa: F821
 
     smk = snakemake  # noqa: F821
     table = probe_to_file(smk.input.model, smk.input.sentences, smk.output.csv, model_name=smk.wildcards.model,
-                          settings=smk.params.probe, variant=smk.params.variant, base_name=smk.params.base,
+                          settings=smk.params.probe, seed=smk.params.seed, variant=smk.params.variant,
+                          base_name=smk.params.base,
                           head_dir=smk.input.get("head"))  # a fitted head, for models with `probe: {head: fit}`
     plot_probe(table, smk.output.png)

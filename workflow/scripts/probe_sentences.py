@@ -6,7 +6,7 @@ sys.path.insert(0, os.path.join(snakemake.scriptdir, ".."))  # noqa: F821  (the 
 from layerlens.runtime import job  # noqa: E402
 
 with job(snakemake):  # noqa: F821
-    from layerlens.probe import write_sentences
+    from layerlens.sentences import write_sentences
 
     p = snakemake.params  # noqa: F821
     write_sentences(dict(zip(p.tasks, snakemake.input.glue)), p.n, snakemake.output[0])  # noqa: F821

@@ -9,7 +9,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ..io import read_json
+from ..io import read_json, read_tsv
 
 
 def collect_probe(paths: Sequence[str | Path]) -> pd.DataFrame:
@@ -47,7 +47,7 @@ def collect_finetune(paths: Sequence[str | Path]) -> pd.DataFrame:
 
 def read_predictions(path: str | Path) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """``{split: (idx, labels, predictions)}`` of one cell's predictions.tsv, sorted by idx."""
-    df = pd.read_csv(path, sep="\t")
+    df = read_tsv(path, text_columns=("split",))
     out = {}
     for split, g in df.groupby("split", sort=False):
         g = g.sort_values("idx")

@@ -1,0 +1,141 @@
+"""Hidden states at the input tokens: the one forward loop behind the probe and output change.
+
+Both read a masked-LM model's hidden states at the sentences' own tokens, with nothing masked:
+
+- :func:`load_mlm` loads the model (or a probe-only variant of it, built in memory) with its pretrained
+  masked-LM head, or with a fitted one (:mod:`layerlens.head`), and refuses a checkpoint that has neither.
+- :class:`Encoded` tokenizes the sentences once (truncated to ``max_length``) and sorts them longest first,
+  so sentences of similar length share a batch and padding is small. :meth:`Encoded.chunks` pads one batch at
+  a time, runs each model's forward pass once per batch (``adapter.hidden_states``: the embedding output and
+  every layer), and hands out the batch's *kept* positions in chunks of at most ``chunk_tokens``, with the
+  input token at each and the sentence it comes from. Kept are the sentence's own tokens: not padding, not
+  special tokens, and not ``[UNK]``, which stands for text the vocabulary lacks, so no head can give the input
+  back there; :attr:`Encoded.n_unk_excluded` counts them. A consumer turns a
+  chunk's states into vocabulary-sized logits one layer at a time, so memory above the forward pass's own
+  states does not grow with depth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator, Sequence
+
+import numpy as np
+
+from .errors import InputError
+from .families import FamilyAdapter, adapter_for_dir, read_model_config
+from .head import apply_head
+from .layermap import model_from_tensors, variant_model
+
+if TYPE_CHECKING:  # torch is imported where tensors are used: the Snakefile imports nothing heavy
+    import torch
+
+_PAD_KEYS = ("input_ids", "attention_mask", "special_tokens_mask")
+
+
+def default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_mlm(model_dir: str | Path, device: str = "cpu", head_dir: str | Path | None = None, *,
+             layers: Sequence[int] | None = None, state: dict | None = None):
+    """The model with its pretrained masked-LM head, or with the head fitted in ``head_dir``; a clear error if
+    there is neither. Returns the model (eval mode, on ``device``) and its family adapter.
+
+    With ``layers``, the variant of ``model_dir`` under that layer map, built in memory
+    (:func:`layerlens.layermap.variant_model`). ``state``: the checkpoint's tensors of ``model_dir``, if
+    already read; one read then serves a base and its variants.
+    """
+    from transformers import AutoModelForMaskedLM
+
+    adapter = adapter_for_dir(model_dir)
+    if layers is not None:
+        model, info = variant_model(model_dir, layers, state=state)
+    elif state is not None:
+        model, info = model_from_tensors(read_model_config(model_dir), state)
+    else:
+        model, info = AutoModelForMaskedLM.from_pretrained(str(model_dir), output_loading_info=True)
+    if head_dir is not None:
+        apply_head(model, adapter, head_dir)
+        return model.eval().to(device), adapter
+    missing_head = sorted(k for k in info["missing_keys"] if adapter.is_head_key(k))
+    if missing_head:
+        raise InputError(
+            model_dir,
+            f"the checkpoint has no (complete) masked-LM head: missing {', '.join(missing_head[:4])}"
+            + (" ..." if len(missing_head) > 4 else "")
+            + ". Sentence encoders, fine-tuned encoders and ELECTRA discriminators ship none; set "
+              "`probe: {head: fit}` for this model to fit one on the last layer.",
+        )
+    return model.eval().to(device), adapter
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Up to ``chunk_tokens`` kept positions of one batch."""
+
+    #: per model, per layer: the whole batch's hidden states flattened to (batch x length, hidden); views
+    states: tuple[tuple[torch.Tensor, ...], ...]
+    #: the chunk's positions: rows of those flattened states
+    rows: torch.Tensor
+    #: the input token at each position (what a head should give back)
+    target: torch.Tensor
+    #: the sentence of each position, as an index into the encoded sentences
+    sentence: np.ndarray
+
+    def hidden(self, layer: int, model: int = 0) -> torch.Tensor:
+        """The chunk's hidden states at ``layer`` of the ``model``-th model, (positions, hidden)."""
+        return self.states[model][layer].index_select(0, self.rows)
+
+
+class Encoded:
+    """Sentences tokenized once, for any number of passes through :meth:`chunks`."""
+
+    def __init__(self, tokenizer, sentences: Sequence[str], max_length: int):
+        self.tokenizer = tokenizer
+        self.n_sentences = len(sentences)
+        self.enc = tokenizer(list(sentences), truncation=True, max_length=max_length,
+                             return_special_tokens_mask=True)
+        self.unk_id = tokenizer.unk_token_id  # None: a tokenizer that never gives [UNK] (byte-level BPE)
+        #: [UNK] tokens among the sentences' own tokens (within max_length): not scored
+        self.n_unk_excluded = 0 if self.unk_id is None else sum(
+            1 for ids, special in zip(self.enc["input_ids"], self.enc["special_tokens_mask"])
+            for i, s in zip(ids, special) if i == self.unk_id and not s)
+        lengths = np.array([len(x) for x in self.enc["input_ids"]])
+        self.order = np.argsort(-lengths, kind="stable")  # similar lengths share a batch: little padding
+
+    def chunks(self, models: Sequence[tuple[object, FamilyAdapter]], *, batch_size: int, chunk_tokens: int,
+               device: str, last_only: bool = False, desc: str | None = None) -> Iterator[Chunk]:
+        """One forward pass per batch and model, then the batch's kept positions chunk by chunk.
+
+        ``models`` are (model, adapter) pairs that read the same tokens (a variant and its base); with
+        ``last_only`` a chunk keeps only each model's last layer (``hidden(-1, m)``). Consume the chunks under
+        ``torch.inference_mode()``: the states are inference tensors.
+        """
+        import torch
+        from tqdm.auto import tqdm
+
+        starts = range(0, self.n_sentences, batch_size)
+        for start in tqdm(starts, desc=desc, mininterval=5, disable=desc is None):
+            idx = self.order[start:start + batch_size]
+            batch = self.tokenizer.pad({k: [self.enc[k][i] for i in idx] for k in _PAD_KEYS}, return_tensors="pt")
+            input_ids = batch["input_ids"].to(device)
+            attention = batch["attention_mask"].to(device)
+            keep = attention.bool() & ~batch["special_tokens_mask"].to(device).bool()
+            if self.unk_id is not None:
+                keep &= input_ids != self.unk_id
+            with torch.inference_mode():
+                states = []
+                for model, adapter in models:
+                    hidden = adapter.hidden_states(model, input_ids, attention)
+                    hidden = hidden[-1:] if last_only else hidden
+                    states.append(tuple(h.reshape(-1, h.shape[-1]) for h in hidden))  # views, no copies
+            rows = keep.reshape(-1).nonzero().squeeze(1)
+            target = input_ids.reshape(-1)[rows]
+            sentence = np.repeat(idx, input_ids.shape[1])[rows.cpu().numpy()]
+            for lo in range(0, rows.numel(), chunk_tokens):
+                sl = slice(lo, lo + chunk_tokens)
+                yield Chunk(tuple(states), rows[sl], target[sl], sentence[sl])
