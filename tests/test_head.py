@@ -222,3 +222,19 @@ def test_a_quoted_probe_sentence_is_not_fitted_on(tiny_bert, tmp_path):
     counts = info["sentence_counts"]
     assert counts["dropped_as_probe_sentences"] == len(train_text & probe_text) >= 1
     assert counts["used"] == counts["available"] == len(train_text - probe_text)
+
+
+def test_a_head_is_fitted_in_float32_on_a_half_precision_checkpoint(bert_encoder, tmp_path):
+    """transformers 5 loads with dtype="auto": the head must still be fitted (and saved) in float32."""
+    import shutil
+
+    from safetensors.torch import load_file
+    from transformers import AutoModel
+
+    half = tmp_path / "bf16"
+    AutoModel.from_pretrained(str(bert_encoder), dtype=torch.float32).to(torch.bfloat16).save_pretrained(str(half))
+    for f in bert_encoder.iterdir():
+        if f.name.startswith(("vocab", "tokenizer", "special")):
+            shutil.copy(f, half / f.name)
+    head.fit_head(half, TRAIN, tmp_path / "head", steps=2, batch_size=8, learning_rate=1e-3, seed=0)
+    assert {t.dtype for t in load_file(str(tmp_path / "head" / head.HEAD_FILE)).values()} == {torch.float32}

@@ -1,5 +1,6 @@
 """The probe against independent computations: the model's own MLM logits and a naive per-layer loop."""
 
+import json
 import random
 
 import numpy as np
@@ -181,3 +182,24 @@ def test_in_memory_variant_equals_the_saved_one_in_every_family(family, tmp_path
     saved = probe.run_probe(tmp_path / "saved", SENTENCES[:8], bootstrap=50, device="cpu")
     in_memory = probe.run_probe(base, SENTENCES[:8], layers=[0, 1, 1, 2], bootstrap=50, device="cpu")
     pd.testing.assert_frame_equal(in_memory, saved, check_exact=True)
+
+
+def test_a_half_precision_checkpoint_is_probed_in_float32(tiny_bert, tmp_path):
+    """transformers 5 loads with dtype="auto": a checkpoint saved in bf16 must be probed (and its probe-only
+    variants built) in float32, exactly as the same weights saved in float32."""
+    import shutil
+
+    half, full = tmp_path / "bf16", tmp_path / "fp32"
+    model = AutoModelForMaskedLM.from_pretrained(str(tiny_bert), dtype=torch.float32).to(torch.bfloat16)
+    model.save_pretrained(str(half))
+    model.to(torch.float32).save_pretrained(str(full))  # the same (bf16-rounded) values, stored as float32
+    for folder in (half, full):
+        for f in tiny_bert.iterdir():
+            if f.name.startswith(("vocab", "tokenizer", "special")):
+                shutil.copy(f, folder / f.name)
+    assert json.loads((half / "config.json").read_text())["dtype"] == "bfloat16"
+    a = probe.run_probe(half, SENTENCES, model_name="m", bootstrap=0, device="cpu")
+    b = probe.run_probe(full, SENTENCES, model_name="m", bootstrap=0, device="cpu")
+    pd.testing.assert_frame_equal(a, b)
+    variant, _ = layermap.variant_model(half, [0, 1, 2, 2])
+    assert {p.dtype for p in variant.parameters()} == {torch.float32}

@@ -27,6 +27,7 @@ from .errors import InputError
 from .families import FamilyAdapter, adapter_for_dir, read_model_config
 from .head import apply_head
 from .layermap import model_from_tensors, variant_model
+from .modelfiles import load_pretrained
 
 if TYPE_CHECKING:  # torch is imported where tensors are used: the Snakefile imports nothing heavy
     import torch
@@ -57,7 +58,7 @@ def load_mlm(model_dir: str | Path, device: str = "cpu", head_dir: str | Path | 
     elif state is not None:
         model, info = model_from_tensors(read_model_config(model_dir), state)
     else:
-        model, info = AutoModelForMaskedLM.from_pretrained(str(model_dir), output_loading_info=True)
+        model, info = load_pretrained(AutoModelForMaskedLM, model_dir, output_loading_info=True)
     if head_dir is not None:
         apply_head(model, adapter, head_dir)
         return model.eval().to(device), adapter

@@ -39,7 +39,7 @@ from .errors import InputError
 from .families import adapter_for_dir
 from .io import atomic_dir, write_json
 from .manifest import verify, write_manifest
-from .modelfiles import weights_sha256
+from .modelfiles import load_pretrained, weights_sha256
 from .sentences import fit_sentences, read_sentences
 
 HEAD_FILE = "head.safetensors"
@@ -73,7 +73,7 @@ def fresh_head(model, adapter, seed: int) -> list[str]:
 
     _tie_decoder(model)
     torch.manual_seed(seed)
-    fresh = AutoModelForMaskedLM.from_config(model.config)
+    fresh = AutoModelForMaskedLM.from_config(model.config, dtype=torch.float32)
     fresh_state = fresh.state_dict()
     names = sorted(head_tensors(model, adapter))
     with torch.no_grad():
@@ -136,7 +136,7 @@ def fit_head(model_dir: str | Path, sentences: Sequence[str], out_dir: str | Pat
         raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, not {objective!r}")
     if objective == "mlm" and tokenizer.mask_token_id is None:
         raise InputError(model_dir, "the tokenizer has no mask token, which the masked-LM objective needs")
-    model = AutoModelForMaskedLM.from_pretrained(str(model_dir))
+    model = load_pretrained(AutoModelForMaskedLM, model_dir)
     trained = fresh_head(model, adapter, seed)
     model.to(device).eval()
     names = set(trained)

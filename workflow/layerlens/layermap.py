@@ -25,7 +25,7 @@ from .errors import ConfigError, InputError
 from .families import adapter_for_dir, model_depth, read_model_config
 from .io import atomic_dir, read_json, write_json
 from .manifest import MANIFEST, verify, write_manifest
-from .modelfiles import PICKLE_SUFFIXES, WEIGHT_SUFFIXES, load_state_dict, weights_sha256
+from .modelfiles import PICKLE_SUFFIXES, WEIGHT_SUFFIXES, load_pretrained, load_state_dict, weights_sha256
 
 PROVENANCE_FILE = "layer_map.json"
 
@@ -275,8 +275,8 @@ def model_from_tensors(config: dict, state: dict):
     from transformers import CONFIG_MAPPING, MODEL_FOR_MASKED_LM_MAPPING
 
     config = CONFIG_MAPPING[config["model_type"]].from_dict(dict(config))
-    return MODEL_FOR_MASKED_LM_MAPPING[type(config)].from_pretrained(None, config=config, state_dict=state,
-                                                                     output_loading_info=True)
+    return load_pretrained(MODEL_FOR_MASKED_LM_MAPPING[type(config)], None, config=config, state_dict=state,
+                           output_loading_info=True)
 
 
 def variant_model(base_dir: str | Path, layers: Sequence[int], *, state: dict | None = None):

@@ -56,11 +56,12 @@ def tokenizer_fingerprint(model_dir: str | Path) -> dict[str, str]:
     return {f: sha256_file(model_dir / f) for f in TOKENIZER_FILES if (model_dir / f).is_file()}
 
 
-def load_pretrained(auto_class, model_dir: str | Path, **kwargs):
+def load_pretrained(auto_class, model_dir: str | Path | None, **kwargs):
     """``auto_class.from_pretrained`` as every stage loads a model: float32 weights whatever dtype the checkpoint
     was saved in. transformers 5 loads with ``dtype="auto"`` (the config's dtype), so a checkpoint saved in bf16 or
     fp16 would otherwise train with half-precision master weights and probe in half precision; mixed precision is
-    autocast's job (the Trainer's ``bf16``), not the stored weights'."""
+    autocast's job (the Trainer's ``bf16``), not the stored weights'. ``model_dir`` None: from ``config`` and
+    ``state_dict`` in ``kwargs`` (a model built in memory)."""
     import torch
 
-    return auto_class.from_pretrained(str(model_dir), dtype=torch.float32, **kwargs)
+    return auto_class.from_pretrained(None if model_dir is None else str(model_dir), dtype=torch.float32, **kwargs)
