@@ -8,6 +8,7 @@ import pytest
 import yaml
 from helpers import REPO
 from layerlens import config as llconfig
+from layerlens import grid
 from layerlens.errors import ConfigError, InputError
 
 
@@ -39,17 +40,20 @@ def test_defaults_are_filled(good):
 def test_per_task_overrides(good):
     good["finetune"] = {"epochs": 3, "per_task": {"mrpc": {"epochs": 5, "learning_rate": 3e-5}}}
     cfg = llconfig.validate(good)
-    assert llconfig.finetune_params(cfg, "mrpc")["epochs"] == 5
-    assert llconfig.finetune_params(cfg, "mrpc")["learning_rate"] == 3e-5
-    assert llconfig.finetune_params(cfg, "rte")["epochs"] == 3
-    assert "per_task" not in llconfig.finetune_params(cfg, "rte")
+    assert grid.finetune_params(cfg, "mrpc")["epochs"] == 5
+    assert grid.finetune_params(cfg, "mrpc")["learning_rate"] == 3e-5
+    assert grid.finetune_params(cfg, "rte")["epochs"] == 3
+    assert "per_task" not in grid.finetune_params(cfg, "rte")
 
 
-def test_the_shipped_config_is_valid():
-    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
-    llconfig.validate(cfg)
-    assert set(cfg["tasks"]) == {"rte", "mrpc", "stsb", "cola"} and len(cfg["seeds"]) == 3
-    assert len(cfg["variants"]) >= 2
+#: every config the repository ships: the default and the ready-made experiments
+SHIPPED = [REPO / "config.yaml", *sorted((REPO / "configs").glob("*.yaml"))]
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: str(p.relative_to(REPO)))
+def test_every_shipped_config_is_valid(path):
+    cfg = llconfig.validate(yaml.safe_load(path.read_text()), workdir=REPO)
+    assert cfg["models"] and cfg["tasks"] and cfg["seeds"]
 
 
 BAD = {
@@ -121,19 +125,19 @@ def test_the_schema_takes_its_task_names_from_the_registry():
 def test_runtime_keys_are_finetune_settings():
     """RUNTIME_KEYS leave a rule's params: a key renamed in the schema must not silently stay in them."""
     finetune = yaml.safe_load(llconfig.SCHEMA.read_text())["properties"]["finetune"]["properties"]
-    assert set(llconfig.RUNTIME_KEYS) <= set(finetune) - {"per_task"}
+    assert set(grid.RUNTIME_KEYS) <= set(finetune) - {"per_task"}
 
 
 def test_head_settings_and_the_tasks_they_need(good):
     cfg = llconfig.validate(copy.deepcopy(good))
-    assert llconfig.head_of(cfg, "tiny-dup") == "pretrained" and llconfig.fit_bases(cfg) == []
-    assert llconfig.glue_tasks(cfg) == ["rte", "mrpc"]  # no fitted head: no extra task
+    assert grid.head_of(cfg, "tiny-dup") == "pretrained" and grid.fit_bases(cfg) == []
+    assert grid.glue_tasks(cfg) == ["rte", "mrpc"]  # no fitted head: no extra task
     good["models"]["tiny"]["probe"] = {"head": "fit"}
     good["probe"] = {"fit": {"tasks": ["sst2", "rte"]}}
     cfg = llconfig.validate(good)
-    assert llconfig.head_of(cfg, "tiny-dup") == "fit"  # a variant reads its layers with its base's head
-    assert llconfig.fit_bases(cfg) == ["tiny"] and llconfig.fit_tasks(cfg) == ["sst2", "rte"]
-    assert llconfig.glue_tasks(cfg) == ["rte", "mrpc", "sst2"]
+    assert grid.head_of(cfg, "tiny-dup") == "fit"  # a variant reads its layers with its base's head
+    assert grid.fit_bases(cfg) == ["tiny"] and grid.fit_tasks(cfg) == ["sst2", "rte"]
+    assert grid.glue_tasks(cfg) == ["rte", "mrpc", "sst2"]
 
 
 def test_a_layer_map_the_architecture_cannot_express_is_refused_at_once(good, tmp_path):
@@ -217,8 +221,8 @@ def test_sweeps_generate_named_variants(good):
     assert "tiny-rm0" not in v
     assert v["tiny-dupblock0-1"] == {"base": "tiny", "layers": "0-1,0-2", "finetune": True}
     assert v["tiny-duptop2"]["layers"] == "0-2,1-2" and v["tiny-interleave2"]["layers"] == "0-1,1-2"
-    assert "tiny-dup0" not in llconfig.finetuned_models(cfg) and "tiny-dupblock0-1" in llconfig.finetuned_models(cfg)
-    assert not llconfig.is_materialized(cfg, "tiny-dup0") and llconfig.is_materialized(cfg, "tiny-dup")
+    assert "tiny-dup0" not in grid.finetuned_models(cfg) and "tiny-dupblock0-1" in grid.finetuned_models(cfg)
+    assert not grid.is_materialized(cfg, "tiny-dup0") and grid.is_materialized(cfg, "tiny-dup")
     llconfig.validate(cfg)  # idempotent: a config that was already expanded validates to the same thing
     assert cfg["variants"] == v
 

@@ -9,7 +9,7 @@ import pytest
 from datasets import load_from_disk
 from helpers import QQP_TRAIN_MALFORMED_LINES, make_glue_tsv
 from layerlens import config as llconfig
-from layerlens import download, tasks
+from layerlens import download, grid, tasks
 from layerlens.errors import ConfigError, InputError, NetworkError
 from layerlens.manifest import verify
 
@@ -154,8 +154,8 @@ def test_a_task_added_to_the_registry_alone_is_validated_and_read(tiny_bert, tmp
     assert err.value.key == "tasks[0]"
     monkeypatch.setitem(tasks.TASKS, "toy", toy)
     valid = llconfig.validate(copy.deepcopy(cfg))
-    assert llconfig.glue_tasks(valid) == ["toy"] and llconfig.fit_tasks(valid) == ["toy"]
-    assert llconfig.finetune_params(valid, "toy")["epochs"] == 2
+    assert grid.glue_tasks(valid) == ["toy"] and grid.fit_tasks(valid) == ["toy"]
+    assert grid.finetune_params(valid, "toy")["epochs"] == 2
     (glue / "TOY" / "dev_b.tsv").rename(glue / "TOY" / "dev_b.moved")
     with pytest.raises(ConfigError, match="lacks TOY/dev_b.tsv \\(toy validation_b\\)") as err:
         llconfig.validate(copy.deepcopy(cfg))

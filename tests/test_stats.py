@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 import pytest
-from layerlens import stats, tasks
+from layerlens import metrics, stats, tasks
 from scipy import stats as sps
 from sklearn import metrics as skm
 
@@ -97,8 +97,8 @@ def test_batched_scores_match_sklearn_and_scipy(task):
 def test_batched_f1_and_mcc_edge_cases_like_sklearn():
     y = np.array([[0, 0, 0, 0]])
     p = np.array([[0, 0, 0, 0]])
-    assert tasks.batched_f1(y, p)[0] == skm.f1_score(y[0], p[0], zero_division=0.0)
-    assert tasks.batched_matthews(y, p)[0] == skm.matthews_corrcoef(y[0], p[0])
+    assert metrics.batched_f1(y, p)[0] == skm.f1_score(y[0], p[0], zero_division=0.0)
+    assert metrics.batched_matthews(y, p)[0] == skm.matthews_corrcoef(y[0], p[0])
 
 
 def _toy(seed=0, n=300, seeds=3, better=0.05):
@@ -111,7 +111,7 @@ def _toy(seed=0, n=300, seeds=3, better=0.05):
 
 def accuracy_score(outputs):
     y, p = outputs["validation"]
-    return tasks.batched_accuracy(y, p)
+    return metrics.batched_accuracy(y, p)
 
 
 def test_paired_bootstrap_against_a_plain_loop():

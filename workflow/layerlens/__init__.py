@@ -3,7 +3,9 @@
 One module per pipeline stage:
 
 - :mod:`layerlens.config`    load, validate and expand the workflow config
-- :mod:`layerlens.tasks`     GLUE task specs and their metrics
+- :mod:`layerlens.tasks`     GLUE task specs (the one definition of each task)
+- :mod:`layerlens.metrics`   GLUE metrics, one split at a time and batched for the bootstrap
+- :mod:`layerlens.grid`      the models, tasks and settings a validated config describes
 - :mod:`layerlens.download`  models and GLUE into ``resources/``, with a manifest
 - :mod:`layerlens.layermap`  deeper / shallower variants by copying layers
 - :mod:`layerlens.sentences` the probe's sentences and a fitted head's held-apart text

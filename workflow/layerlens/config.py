@@ -13,7 +13,6 @@ a task name, and its list of names is the registry's, so the file never lists ta
 
 from __future__ import annotations
 
-import copy
 import json
 import sys
 import tempfile
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import yaml
 
+from . import grid
 from .errors import ConfigError, InputError, LayerLensError
 from .layermap import format_layers, resolve_layers, sweep
 from .tasks import TASKS, get_task
@@ -223,79 +223,13 @@ def _check_glue(config: dict, workdir: Path) -> None:
     root = (workdir / glue["dir"]).expanduser()
     if not root.is_dir():
         raise ConfigError("glue.dir", f"{glue['dir']!r} is not a folder")
-    for task in glue_tasks(config):
+    for task in grid.glue_tasks(config):
         files = get_task(task).tsv.files
         for split, rel in files.items():
             if not (root / rel).is_file():
                 raise ConfigError("glue.dir",
                                   f"{glue['dir']!r} lacks {rel} ({task} {split}); the classic layout has "
                                   + ", ".join(files.values()))
-
-
-# --- the grid --------------------------------------------------------------------------------------------
-
-
-def base_of(config: dict, name: str) -> str:
-    """The base model of a model or variant name."""
-    if name in config["models"]:
-        return name
-    return config["variants"][name]["base"]
-
-
-def head_of(config: dict, name: str) -> str:
-    """``pretrained`` or ``fit``: the head the probe reads a model or variant with (a variant: its base's)."""
-    return config["models"][base_of(config, name)]["probe"]["head"]
-
-
-def fit_bases(config: dict) -> list[str]:
-    """The base models whose probe uses a fitted head."""
-    return [m for m in config["models"] if head_of(config, m) == "fit"]
-
-
-def fit_tasks(config: dict) -> list[str]:
-    """The GLUE tasks whose train splits give the text a head is fitted on."""
-    return list(config["probe"]["fit"]["tasks"] or config["tasks"])
-
-
-def glue_tasks(config: dict) -> list[str]:
-    """Every GLUE task the run needs: the configured tasks, then the fit tasks if any model fits a head."""
-    extra = fit_tasks(config) if fit_bases(config) else []
-    return list(dict.fromkeys(list(config["tasks"]) + extra))
-
-
-def variants_of(config: dict, base: str) -> list[str]:
-    return [v for v, spec in config.get("variants", {}).items() if spec["base"] == base]
-
-
-def finetuned_models(config: dict) -> list[str]:
-    """Base models and the variants that are fine-tuned (not probe-only)."""
-    return list(config["models"]) + [v for v, s in config.get("variants", {}).items() if s.get("finetune", True)]
-
-
-def is_materialized(config: dict, name: str) -> bool:
-    """Whether a model is written to resources/models/ (bases and fine-tuned variants); probe-only variants
-    are built in memory from their base when probed."""
-    return name in config["models"] or config["variants"][name].get("finetune", True)
-
-
-#: fine-tuning settings that do not change a result: changing them reruns nothing
-RUNTIME_KEYS = ("logging_steps", "checkpoint_steps", "checkpoint_minutes", "keep_weights")
-
-
-def finetune_params(config: dict, task: str, *, runtime: bool = True) -> dict:
-    """The fine-tuning hyperparameters of one task: the defaults with the task's overrides on top.
-
-    ``runtime=False`` leaves out :data:`RUNTIME_KEYS`: the finetune rule's ``params`` hold only what changes a
-    result, so Snakemake reruns a task's cells when one of those changes, and nothing when logging or
-    checkpointing does.
-    """
-    get_task(task)
-    ft = copy.deepcopy(config["finetune"])
-    overrides = ft.pop("per_task", {}).get(task, {})
-    ft.update(overrides)
-    if not runtime:
-        ft = {k: v for k, v in ft.items() if k not in RUNTIME_KEYS}
-    return ft
 
 
 def main(argv=None) -> int:
@@ -310,9 +244,9 @@ def main(argv=None) -> int:
     except LayerLensError as e:
         print(f"invalid configuration: {e}", file=sys.stderr)
         return 1
-    n_ft = len(finetuned_models(config)) * len(config["tasks"]) * len(config["seeds"])
+    n_ft = len(grid.finetuned_models(config)) * len(config["tasks"]) * len(config["seeds"])
     print(f"{argv[0]}: valid. {len(config['models'])} model(s), {len(config['variants'])} variant(s) "
-          f"({len(finetuned_models(config)) - len(config['models'])} fine-tuned), {len(config['tasks'])} task(s), "
+          f"({len(grid.finetuned_models(config)) - len(config['models'])} fine-tuned), {len(config['tasks'])} task(s), "
           f"{len(config['seeds'])} seed(s): {n_ft} fine-tuning runs.")
     return 0
 

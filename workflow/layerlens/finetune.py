@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .config import RUNTIME_KEYS
 from .errors import ConfigError, InputError
+from .grid import RUNTIME_KEYS
 from .io import atomic_dir, sha256_file, sha256_text, write_json, write_tsv
 from .manifest import MANIFEST, verify
 from .modelfiles import load_pretrained

@@ -8,6 +8,7 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 
 from layerlens import config as llconfig
+from layerlens import grid
 from layerlens.errors import LayerLensError
 from layerlens.runtime import cache_env
 from layerlens.tasks import get_task
@@ -30,11 +31,11 @@ os.environ.update(cache_env())  # every cache stays under resources/.cache
 BASES = list(config["models"])
 VARIANTS = list(config["variants"])  # explicit ones and those generated from `sweeps`
 MODELS = BASES + VARIANTS
-FINETUNED = llconfig.finetuned_models(config)  # probe-only variants are left out
-BUILT_VARIANTS = [v for v in VARIANTS if llconfig.is_materialized(config, v)]
+FINETUNED = grid.finetuned_models(config)  # probe-only variants are left out
+BUILT_VARIANTS = [v for v in VARIANTS if grid.is_materialized(config, v)]
 TASKS = config["tasks"]
-GLUE_TASKS = llconfig.glue_tasks(config)  # TASKS, plus the tasks a head is fitted on
-FIT_BASES = llconfig.fit_bases(config)  # base models probed with a fitted head
+GLUE_TASKS = grid.glue_tasks(config)  # TASKS, plus the tasks a head is fitted on
+FIT_BASES = grid.fit_bases(config)  # base models probed with a fitted head
 SEEDS = config["seeds"]
 TORCH_ENV = "../../envs/torch.yaml"
 REPORT_ENV = "../../envs/report.yaml"
@@ -61,22 +62,22 @@ def model_dir(name):
 
 
 def base_of(name):
-    return llconfig.base_of(config, name)
+    return grid.base_of(config, name)
 
 
 def finetune_params(task):
     """What changes a result (the rule's params); logging and checkpointing come from the config at run time."""
-    return llconfig.finetune_params(config, task, runtime=False)
+    return grid.finetune_params(config, task, runtime=False)
 
 
 def probe_input(name):
     """The folder a probe reads: the model's own, or its base's for a probe-only variant (built in memory)."""
-    return model_dir(name if llconfig.is_materialized(config, name) else base_of(name))
+    return model_dir(name if grid.is_materialized(config, name) else base_of(name))
 
 
 def virtual_spec(name):
     """The config entry of a probe-only variant, or None."""
-    return None if llconfig.is_materialized(config, name) else config["variants"][name]
+    return None if grid.is_materialized(config, name) else config["variants"][name]
 
 
 def tokenized_dir(model, task):
@@ -86,7 +87,7 @@ def tokenized_dir(model, task):
 
 def head_dir(name):
     """The fitted head a model or variant is probed with (its base's), or None for a pretrained head."""
-    return f"resources/heads/{base_of(name)}" if llconfig.head_of(config, name) == "fit" else None
+    return f"resources/heads/{base_of(name)}" if grid.head_of(config, name) == "fit" else None
 
 
 def glue_tsv_inputs(wildcards):
@@ -108,7 +109,7 @@ def probe_inputs(wildcards):
 def output_change_inputs(wildcards):
     v = wildcards.variant
     inputs = {"base": model_dir(base_of(v)), "sentences": "results/probe/sentences.tsv"}
-    if llconfig.is_materialized(config, v):
+    if grid.is_materialized(config, v):
         inputs["variant"] = model_dir(v)
     if head_dir(v):
         inputs["head"] = head_dir(v)

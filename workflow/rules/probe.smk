@@ -25,7 +25,7 @@ rule fit_head:
     # text held apart from the probe's sentences. Variants reuse their base's head.
     input:
         model=lambda wc: model_dir(wc.fit_base),
-        glue=expand("resources/glue/{task}", task=llconfig.fit_tasks(config)),
+        glue=expand("resources/glue/{task}", task=grid.fit_tasks(config)),
         probe_sentences="results/probe/sentences.tsv",
     output:
         directory("resources/heads/{fit_base}"),
@@ -41,7 +41,7 @@ rule fit_head:
         runtime=60,
     params:
         fit=config["probe"]["fit"],
-        tasks=llconfig.fit_tasks(config),
+        tasks=grid.fit_tasks(config),
     script:
         "../scripts/fit_head.py"
 

@@ -27,7 +27,7 @@ rule report_probe:
 
 rule probe_family_figure:
     input:
-        lambda wc: expand("results/probe/{model}.csv", model=[wc.base] + llconfig.variants_of(config, wc.base)),
+        lambda wc: expand("results/probe/{model}.csv", model=[wc.base] + grid.variants_of(config, wc.base)),
     output:
         png=report(
             "results/report/probe_{base}.png",
@@ -44,7 +44,7 @@ rule probe_family_figure:
     conda:
         REPORT_ENV
     params:
-        variants=lambda wc: llconfig.variants_of(config, wc.base),
+        variants=lambda wc: grid.variants_of(config, wc.base),
     script:
         "../scripts/probe_family_figure.py"
 

@@ -8,7 +8,7 @@ from layerlens.runtime import job  # noqa: E402
 with job(snakemake):  # noqa: F821
     from pathlib import Path
 
-    from layerlens.config import finetune_params
+    from layerlens.grid import finetune_params
     from layerlens.finetune import finetune
 
     smk = snakemake  # noqa: F821
