@@ -26,6 +26,6 @@ def test_formatter_and_linter_are_clean(tool):
     if exe is None:
         pytest.skip(f"{tool} is not installed (pip install -e '.[test]' brings it)")
     cmd = [exe, "--check", "Snakefile", "workflow/rules"] if tool == "snakefmt" else \
-        [exe, "check", "workflow", "tests", "benchmarks"]
+        [exe, "check", "workflow", "tests", "benchmarks", "data"]
     proc = run(*cmd)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
