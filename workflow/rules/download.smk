@@ -12,6 +12,7 @@ rule download_model:
     params:
         source=lambda wc: config["models"][wc.base]["source"],
         revision=lambda wc: config["models"][wc.base]["revision"],
+        hub_id=lambda wc: config["models"][wc.base].get("hub_id"),
     script:
         "../scripts/download_model.py"
 

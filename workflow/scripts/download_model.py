@@ -8,5 +8,6 @@ from layerlens.runtime import job  # noqa: E402
 with job(snakemake, offline=False):  # noqa: F821
     from layerlens.download import fetch_model
 
-    fetch_model(snakemake.params.source, snakemake.params.revision, snakemake.output[0],  # noqa: F821
-                name=snakemake.wildcards.base)  # noqa: F821
+    smk = snakemake  # noqa: F821
+    fetch_model(smk.params.source, smk.params.revision, smk.output[0], name=smk.wildcards.base,
+                hub_id=smk.params.hub_id)
