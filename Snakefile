@@ -28,6 +28,7 @@ include: "workflow/rules/layermap.smk"
 include: "workflow/rules/probe.smk"
 include: "workflow/rules/finetune.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/share.smk"
 
 
 rule all:
@@ -38,3 +39,4 @@ rule all:
         expand("results/report/probe_{base}.{ext}", base=BASES, ext=["png", "pdf"]),
         rules.report_output_change.output if VARIANTS else [],
         rules.report_glue.output,
+        expand("results/hub/{v}.json", v=BUILT_VARIANTS) if config["hub"]["push"] else [],

@@ -26,6 +26,7 @@ from .families import adapter_for_dir, model_depth, read_model_config
 from .io import atomic_dir, read_json, write_json
 from .manifest import MANIFEST, verify, write_manifest
 from .modelfiles import PICKLE_SUFFIXES, WEIGHT_SUFFIXES, load_pretrained, load_state_dict, weights_sha256
+from .share import write_card
 
 PROVENANCE_FILE = "layer_map.json"
 
@@ -243,6 +244,7 @@ def build_variant(base_dir: str | Path, out_dir: str | Path, layers: Sequence[in
                     and not f.name.endswith(".safetensors.index.json"):
                 shutil.copy2(f, tmp / f.name)  # tokenizer, generation config, ...
         write_json(tmp / PROVENANCE_FILE, provenance)
+        write_card(tmp, provenance, describe(layers, num_layers), base_dir, family=adapter.name)  # README.md
         write_manifest(tmp, {"kind": "variant", "name": variant_name, "base": base_name,
                              "layers": provenance["layers_spec"]})
     return provenance

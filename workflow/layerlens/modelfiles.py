@@ -14,9 +14,10 @@ PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".h5", ".msgpack")
 #: every file a Hugging Face tokenizer may be saved as
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "vocab.json",
                    "merges.txt", "spm.model", "sentencepiece.bpe.model", "added_tokens.json")
-#: files taken from a Hub repo or a local folder: weights (safetensors only), configs, tokenizers
+#: files taken from a Hub repo or a local folder: weights (safetensors only), configs, tokenizers, the model card
+#: (README.md: a variant's card inherits its licence)
 MODEL_PATTERNS = ("*.safetensors", "*.safetensors.index.json", "config.json", "generation_config.json", "*.model",
-                  "layer_map.json") + TOKENIZER_FILES
+                  "layer_map.json", "README.md") + TOKENIZER_FILES
 
 
 def weight_files(model_dir: str | Path) -> list[Path]:

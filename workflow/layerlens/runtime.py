@@ -22,8 +22,11 @@ CACHE = Path("resources") / ".cache"
 
 
 def cache_env(root: str | os.PathLike = CACHE) -> dict[str, str]:
+    """Every cache under ``root``; the Hub login stays the user's (``HF_TOKEN_PATH``: where huggingface_hub kept
+    it before ``HF_HOME`` moved here), so gated downloads and pushes see it."""
     root = Path(root).resolve()
     return {
+        "HF_TOKEN_PATH": user_token_path(),
         "HF_HOME": str(root / "huggingface"),
         "HF_DATASETS_CACHE": str(root / "huggingface" / "datasets"),
         "MPLCONFIGDIR": str(root / "matplotlib"),
@@ -31,6 +34,15 @@ def cache_env(root: str | os.PathLike = CACHE) -> dict[str, str]:
         "TRITON_CACHE_DIR": str(root / "triton"),
         "TOKENIZERS_PARALLELISM": "false",
     }
+
+
+def user_token_path() -> str:
+    """The file huggingface_hub reads the user's login token from, as the user's own environment says (set once,
+    before :func:`cache_env` moves ``HF_HOME``; jobs inherit it). layerlens never reads the file itself."""
+    if os.environ.get("HF_TOKEN_PATH"):
+        return os.environ["HF_TOKEN_PATH"]
+    home = os.environ.get("HF_HOME") or Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")) / "huggingface"
+    return str(Path(home).expanduser() / "token")
 
 
 def set_offline(offline: bool = True) -> None:
