@@ -1,14 +1,16 @@
 """Fine-tuning: tokenize once, seed pairing of heads, outputs and their numbers."""
 
 import json
+import subprocess
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 from datasets import load_from_disk
+from helpers import REPO
 from layerlens import download, finetune, layermap, tasks, tokenization
-from layerlens.errors import InputError
+from layerlens.errors import ConfigError, InputError
 from layerlens.manifest import write_manifest
 from transformers import AutoModelForSequenceClassification
 
@@ -103,6 +105,44 @@ def test_finetune_cell(prepared, task, tmp_path):
         assert saved[k] == pytest.approx(v)
     assert saved["main_score"] == pytest.approx(np.mean(list(m.values())))
     assert rec["main_score"] == saved["main_score"]
+    # what the run was: the variant's layer map and depth, the library versions, the workflow's commit
+    assert saved["layer_map"] == "0-2,2" and saved["num_layers"] == 4
+    assert saved["versions"]["torch"] == torch.__version__
+    assert saved["versions"]["transformers"] == __import__("transformers").__version__
+    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True)
+    assert saved["workflow_commit"] == (head.stdout.strip() if head.returncode == 0 else None)
+
+
+def test_a_base_run_records_the_identity_map(prepared, tmp_path):
+    rec = finetune.finetune(prepared / "models" / "tiny", prepared / "tok" / "rte", tmp_path / "c", task="rte",
+                            seed=1, params={**PARAMS, "epochs": 1}, model_name="tiny")
+    assert (rec["base"], rec["num_layers"], rec["layer_map"]) == ("tiny", 3, "0-2")
+
+
+def test_tensorboard_tracking_writes_the_logged_losses(prepared, tmp_path):
+    """report_to: tensorboard: event files in the tracking folder, holding the training losses metrics.json logs."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    rec = finetune.finetune(prepared / "models" / "tiny", prepared / "tok" / "rte", tmp_path / "cell", task="rte",
+                            seed=1, params={**PARAMS, "report_to": "tensorboard"}, model_name="tiny",
+                            tracking_dir=tmp_path / "tb")
+    events = list((tmp_path / "tb").rglob("events.out.tfevents.*"))
+    assert events
+    acc = EventAccumulator(str(events[0].parent))
+    acc.Reload()
+    logged = {e.step: e.value for e in acc.Scalars("train/loss")}
+    assert logged == {h["step"]: pytest.approx(h["loss"], rel=1e-5) for h in rec["loss_history"]}
+    assert sorted(p.name for p in (tmp_path / "cell").iterdir()) == ["metrics.json", "predictions.tsv"]
+
+
+def test_a_tracker_that_is_not_installed_is_named(prepared, tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real(name, *a))
+    with pytest.raises(ConfigError, match="finetune.report_to.*pip install wandb"):
+        finetune.finetune(prepared / "models" / "tiny", prepared / "tok" / "rte", tmp_path / "w", task="rte", seed=1,
+                          params={**PARAMS, "report_to": "wandb"})
 
 
 def test_same_seed_same_result(prepared, tmp_path):

@@ -23,10 +23,13 @@ import numpy as np
 import pandas as pd
 
 from .errors import ConfigError, InputError
+from .families import model_depth
 from .grid import RUNTIME_KEYS
 from .io import atomic_dir, sha256_file, sha256_text, write_json, write_tsv
+from .layermap import format_layers, read_provenance
 from .manifest import MANIFEST, verify
 from .modelfiles import load_pretrained
+from .provenance import provenance
 from .tasks import compute_metrics, get_task, task_score
 from .tokenization import check_tokenizer
 
@@ -46,8 +49,11 @@ def run_key(model_dir, tokenized_dir, task: str, seed: int, params: dict) -> str
 
 
 def finetune(model_dir: str | Path, tokenized_dir: str | Path, out_dir: str | Path, *, task: str, seed: int,
-             params: dict, model_name: str = "") -> dict:
+             params: dict, model_name: str = "", tracking_dir: str | Path | None = None) -> dict:
     """Fine-tune and evaluate one cell; write ``metrics.json`` and ``predictions.tsv`` to ``out_dir``.
+
+    ``params["report_to"]`` (``none``, ``tensorboard``, ``wandb``, ``mlflow``) goes to the Trainer; TensorBoard's
+    event files go to ``tracking_dir`` (the rule gives ``results/tensorboard/{model}/{task}/seed{seed}``).
 
     With ``checkpoint_steps`` / ``checkpoint_minutes``, checkpoints go to ``out_dir/checkpoints/<run key>/`` and a
     rerun of an interrupted job resumes from the last one (exactly: weights, optimizer, scheduler, RNG and data
@@ -103,6 +109,7 @@ def finetune(model_dir: str | Path, tokenized_dir: str | Path, out_dir: str | Pa
 
     use_cuda = torch.cuda.is_available()
     bf16, tf32 = precision_flags(params.get("precision", "auto"))
+    report_to = tracking(params.get("report_to", "none"), tracking_dir)
     args = TrainingArguments(
         output_dir=str(work_dir),
         learning_rate=params["learning_rate"],
@@ -120,7 +127,8 @@ def finetune(model_dir: str | Path, tokenized_dir: str | Path, out_dir: str | Pa
         save_strategy="steps" if every else "no",
         save_steps=every or 500,
         save_total_limit=1,
-        report_to="none",
+        report_to=report_to,
+        run_name=f"{model_name}/{task}/seed{seed}",
         bf16=bf16,
         tf32=tf32,
         torch_compile=bool(params.get("compile", False)),
@@ -197,6 +205,8 @@ def finetune(model_dir: str | Path, tokenized_dir: str | Path, out_dir: str | Pa
         "newly_initialised": sorted(info["missing_keys"]),
         "device": _device_name(),
         "model_dir": str(model_dir),
+        **model_map(model_dir, model_name),
+        **provenance(),  # library versions and the workflow's commit
     }
     write_tsv(pd.concat(predictions), out_dir / "predictions.tsv")
     if params.get("keep_weights"):
@@ -205,6 +215,38 @@ def finetune(model_dir: str | Path, tokenized_dir: str | Path, out_dir: str | Pa
     write_json(out_dir / "metrics.json", record)  # last: its presence means the cell is complete
     shutil.rmtree(checkpoints, ignore_errors=True)
     return record
+
+
+def model_map(model_dir: str | Path, name: str) -> dict:
+    """The run's model: its base, depth and layer map (a variant's ``layer_map.json``; the identity for a base)."""
+    prov = read_provenance(model_dir)
+    if prov:
+        return {"base": prov["base"] or name, "num_layers": prov["num_layers"], "layer_map": prov["layers_spec"]}
+    depth = model_depth(model_dir)
+    return {"base": name, "num_layers": depth, "layer_map": format_layers(range(depth))}
+
+
+#: finetune.report_to -> the package the Trainer's integration needs
+TRACKERS = {"tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",), "mlflow": ("mlflow",)}
+
+
+def tracking(report_to: str, tracking_dir: str | Path | None) -> str:
+    """The Trainer's ``report_to``; a ConfigError naming the key if its package is missing. TensorBoard writes to
+    ``tracking_dir`` (through the variable its Trainer integration reads)."""
+    import importlib.util
+    import os
+
+    if report_to in (None, "none"):
+        return "none"
+    if report_to not in TRACKERS:
+        raise ConfigError("finetune.report_to", f"{report_to!r}: use none, " + ", ".join(TRACKERS))
+    if not any(importlib.util.find_spec(m) for m in TRACKERS[report_to]):
+        raise ConfigError("finetune.report_to", f"{report_to} is not installed in this environment: "
+                                                f"pip install {TRACKERS[report_to][0]}, or set report_to: none")
+    if report_to == "tensorboard" and tracking_dir is not None:
+        Path(tracking_dir).mkdir(parents=True, exist_ok=True)
+        os.environ["TENSORBOARD_LOGGING_DIR"] = str(Path(tracking_dir).resolve())
+    return report_to
 
 
 def precision_flags(precision: str) -> tuple[bool, bool | None]:

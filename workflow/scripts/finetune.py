@@ -15,4 +15,4 @@ with job(snakemake):  # noqa: F821
     w = smk.wildcards
     params = {**finetune_params(smk.config, w.task), **smk.params.hp}  # + logging / checkpointing settings
     finetune(smk.input.model, smk.input.data, Path(smk.output.metrics).parent, task=w.task, seed=int(w.seed),
-             params=params, model_name=w.finetuned)
+             params=params, model_name=w.finetuned, tracking_dir=smk.params.tracking_dir)
