@@ -38,5 +38,6 @@ rule all:
         rules.report_probe.output,
         expand("results/report/probe_{base}.{ext}", base=BASES, ext=["png", "pdf"]),
         rules.report_output_change.output if VARIANTS else [],
+        rules.runs_table.output,
         rules.report_glue.output,
         expand("results/hub/{v}.json", v=BUILT_VARIANTS) if config["hub"]["push"] else [],

@@ -14,6 +14,7 @@ from layerlens import stats
 from layerlens.report import collect, glue, output_change, significance, tables
 from layerlens.report import cost as cost_report
 from layerlens.report import probe as probe_report
+from layerlens.report import runs as runs_report
 
 # main scores (fractions) per model, task, seed
 SCORES = {
@@ -34,10 +35,19 @@ def metrics_files(tmp_path):
             p = tmp_path / model / task / f"seed{seed}" / "metrics.json"
             p.parent.mkdir(parents=True)
             diverged = math.isnan(score)  # as finetune writes it: null scores (strict JSON), diverged: true
+            metric = {"rte": {"accuracy": score}, "mrpc": {"accuracy": score - 0.01, "f1": score + 0.01}}[task]
             p.write_text(json.dumps({"model": model, "task": task, "seed": seed,
+                                     **{k: None if diverged else v for k, v in metric.items()},
                                      "main_score": None if diverged else score, "diverged": diverged,
                                      "train_seconds": 10.0 if model == "base" else 13.0,
-                                     "train_tokens": 5000, "total_flos": 2e12, "device": "cpu"}))
+                                     "train_tokens": 5000, "total_flos": 2e12, "device": "cpu",
+                                     "n_train": 40, "n_eval": {"validation": 50},
+                                     "hyperparameters": {"learning_rate": 1e-4, "epochs": 1,
+                                                         "max_train_samples": None if task == "rte" else 40},
+                                     "base": "base", "num_layers": 3 if model == "base" else 4,
+                                     "layer_map": "0-2" if model == "base" else "0-2,2",
+                                     "versions": {"torch": "2.13.0", "transformers": "5.24.0"},
+                                     "workflow_commit": "c0ffee" * 6 + "beef", "workflow_dirty": False}))
             y = labels[task]
             pred = np.where(rng.random(50) < (0.6 if model == "base" else 0.9), y, 1 - y)
             if diverged:  # NaN logits: their argmax is class 0 for every example
@@ -205,19 +215,46 @@ def test_degenerate_runs_counted_apart_from_diverged_and_scored_where_defined(de
     check_latex((tmp_path / "g.tex").read_text(), tmp_path)
 
 
+def _runs(metrics_files):
+    """The tidy table of the fixture's runs, with each cell's benchmark file."""
+    return runs_report.runs_table(metrics_files, [p.parent / "bench.tsv" for p in metrics_files])
+
+
 def test_cost_table(metrics_files):
-    runs = collect.collect_finetune(metrics_files)
+    runs = _runs(metrics_files)
     bases = {"base": "base", "dup": "base"}
     summary = glue.glue_summary(runs, bases, ["rte", "mrpc"])
-    bench = {(r.model, r.task, r.seed): str(Path(r.path).parent / "bench.tsv") for r in runs.itertuples()}
-    cost = cost_report.cost_table(runs, bench, summary, bases).set_index(["model", "task"])
+    cost = cost_report.cost_table(runs, summary, bases).set_index(["model", "task"])
     assert cost.loc[("base", "rte"), "wall_h_per_run"] == pytest.approx(1.0)
     assert cost.loc[("dup", "rte"), "extra_h_per_run"] == pytest.approx(0.5)
+    assert cost.loc[("dup", "rte"), "extra_h_resolved"]  # no spread over seeds: any difference is resolved
     gain = np.mean([63, 65, 66]) - np.mean([60, 64, 62])
     assert cost.loc[("dup", "rte"), "points_per_extra_hour"] == pytest.approx(gain / 0.5)
     assert cost.loc[("base", "rte"), "train_tokens_per_s"] == pytest.approx(500.0)
     assert cost.loc[("base", "rte"), "tflops_per_run"] == pytest.approx(2.0)
     assert cost.loc[("base", "rte"), "peak_rss_gb"] == pytest.approx(900.5 / 1024)
+
+
+def test_cost_below_the_timing_resolution_prints_no_negative_hours(metrics_files, tmp_path):
+    """Wall times that differ by less than their noise: no extra hours and no points per hour are claimed, and the
+    table says so; the resolution is 2 standard errors of the difference (Welch), computed here by hand."""
+    walls = {("base", 1): 100.0, ("base", 2): 160.0, ("base", 3): 130.0,
+             ("dup", 1): 120.0, ("dup", 2): 110.0, ("dup", 3): 135.0}
+    for p in metrics_files:
+        model, seed = p.parts[-4], int(p.parts[-2][4:])
+        (p.parent / "bench.tsv").write_text(f"s\th:m:s\tmax_rss\n{walls[(model, seed)]}\t0:00:30\t900.5\n")
+    runs = _runs(metrics_files)
+    bases = {"base": "base", "dup": "base"}
+    cost = cost_report.cost_table(runs, glue.glue_summary(runs, bases, ["rte", "mrpc"]), bases)
+    rte = cost.set_index(["model", "task"]).loc[("dup", "rte")]
+    b, v = np.array([100.0, 160.0, 130.0]) / 3600, np.array([120.0, 110.0, 135.0]) / 3600
+    assert rte["extra_h_per_run"] == pytest.approx(v.mean() - b.mean())  # negative: noise
+    assert rte["extra_h_resolution"] == pytest.approx(2 * np.sqrt(v.var(ddof=1) / 3 + b.var(ddof=1) / 3))
+    assert not rte["extra_h_resolved"] and math.isnan(rte["points_per_extra_hour"])
+    assert rte["extra_flops_pct"] == pytest.approx(0.0)  # the fixture gives both models the same FLOPs
+    cost_report.write_cost_report(cost, tmp_path / "c.csv", tmp_path / "c.md")
+    md = (tmp_path / "c.md").read_text()
+    assert "below resolution (±0.0" in md and not re.search(r"\|\s*-\d", md)  # no negative cell anywhere
 
 
 def test_written_tables_and_figures(metrics_files, tmp_path):
@@ -261,7 +298,8 @@ def _probe_rows() -> pd.DataFrame:
     rows = []
     for model, depth in (("base", 3), ("dup", 4)):
         for layer in range(depth + 1):
-            rows.append({"model": model, "layer": layer, "source_layer": layer, "top1": 0.9 - 0.1 * layer,
+            source = min(layer, 3)  # dup: layers "0-2,2", so its layer 4 is a second copy of base layer 2
+            rows.append({"model": model, "layer": layer, "source_layer": source, "top1": 0.9 - 0.1 * layer,
                          "top1_lo": 0.85 - 0.1 * layer, "top1_hi": 0.95 - 0.1 * layer, "top5": 0.95,
                          "cross_entropy": 1.0 + layer, "agree_last": 0.5, "kl_last": 0.1, "n_tokens": 100,
                          "n_sentences": 10, "head": "pretrained"})
@@ -345,3 +383,148 @@ def test_every_figure_png_and_pdf_from_one_drawing(name, metrics_files, tmp_path
     assert width_px / dpi == pytest.approx(width_pt / 72, abs=0.02)
     assert height_px / dpi == pytest.approx(height_pt / 72, abs=0.02)
     assert not list(tmp_path.glob(".*"))  # no temporary files left behind
+
+
+def test_runs_table_round_trips_through_pandas_and_datasets(metrics_files, tmp_path):
+    """One row per cell with the values its metrics.json and benchmark file hold (read here with json and csv),
+    the columns of collect_finetune among them; the parquet and CSV files load back the same in pandas and in
+    datasets."""
+    import csv
+
+    import datasets
+
+    table = _runs(metrics_files)
+    assert len(table) == len(metrics_files) == 12
+    assert set(collect.RUN_COLUMNS) <= set(table.columns)
+    for p, row in zip(metrics_files, table.itertuples()):
+        m = json.loads(p.read_text())
+        with open(p.parent / "bench.tsv") as fh:
+            bench = next(csv.DictReader(fh, delimiter="\t"))
+        assert (row.model, row.task, row.seed) == (m["model"], m["task"], m["seed"])
+        assert row.layer_map == m["layer_map"] and row.num_layers == m["num_layers"] and row.base == "base"
+        assert row.wall_s == float(bench["s"]) and row.max_rss_mb == float(bench["max_rss"])
+        assert row.torch == "2.13.0" and row.transformers == "5.24.0" and row.workflow_commit == m["workflow_commit"]
+        assert row.hp_learning_rate == 1e-4 and row.n_eval == 50
+        if m["diverged"]:
+            assert row.diverged and math.isnan(row.accuracy)
+        else:
+            assert row.accuracy == m["accuracy"] and (math.isnan(row.f1) if m["task"] == "rte" else row.f1 == m["f1"])
+    runs_report.write_runs(table, tmp_path / "runs.parquet", tmp_path / "runs.csv")
+    back = pd.read_parquet(tmp_path / "runs.parquet")
+    pd.testing.assert_frame_equal(back, table, check_dtype=False)
+    missing_as_nan = table.astype(object).where(table.notna(), np.nan)  # CSV has one empty value for both
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "runs.csv").astype(object), missing_as_nan,
+                                  check_dtype=False)
+    ds = datasets.load_dataset("parquet", data_files=str(tmp_path / "runs.parquet"), split="train",
+                               cache_dir=str(tmp_path / "cache"))
+    assert ds.column_names == list(table.columns) and ds.num_rows == 12
+    pd.testing.assert_frame_equal(ds.to_pandas(), back, check_dtype=False)
+    # the GLUE summary computed from the file is the one computed from the metrics files
+    bases = {"base": "base", "dup": "base"}
+    pd.testing.assert_frame_equal(glue.glue_summary(back, bases, ["rte", "mrpc"]),
+                                  glue.glue_summary(collect.collect_finetune(metrics_files), bases, ["rte", "mrpc"]))
+
+
+def _drawn(name, data, monkeypatch, tmp_path):
+    """Draw figure ``name`` of FIGURES (or ``name(paths)``, a callable) and return the matplotlib figure as it was
+    saved, laid out."""
+    from layerlens.report import figures
+
+    kept = []
+    real = figures.save_figure
+
+    def save(fig, paths):
+        real(fig, paths)
+        fig.canvas.draw()  # laid out as saved, while the figure still has its Agg canvas
+        fig.kept_renderer = fig.canvas.get_renderer()
+        kept.append(fig)
+
+    monkeypatch.setattr(figures, "save_figure", save)
+    if callable(name):
+        name(tmp_path / "f.png")
+    else:
+        FIGURES[name](data, [tmp_path / f"{name}.png"])
+    return kept[0]
+
+
+def _luminance(colour) -> float:
+    """WCAG relative luminance of an RGB(A) colour, computed by hand."""
+    from matplotlib.colors import to_rgb
+
+    c = np.array(to_rgb(colour))
+    c = np.where(c <= 0.03928, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    return float(0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2])
+
+
+@pytest.mark.parametrize("name", FIGURES)
+def test_every_figure_reads_at_a_glance(name, metrics_files, monkeypatch, tmp_path):
+    """Nothing drawn outside the figure (no clipped title or legend), and every line, marker and bar has a
+    contrast of at least 3:1 against the white background (WCAG's figure for graphics; the palette's yellow
+    was 1.1:1)."""
+    import matplotlib.pyplot as plt
+    from layerlens.report import figures
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Rectangle
+
+    data = {"probe": _probe_rows(), "change": _change_rows(),
+            "summary": glue.glue_summary(collect.collect_finetune(metrics_files), {"base": "base", "dup": "base"},
+                                         ["rte", "mrpc"])}
+    fig = _drawn(name, data, monkeypatch, tmp_path)
+    renderer = fig.kept_renderer
+    box = fig.bbox
+    texts = [t for ax in fig.axes for t in (ax.title, ax.xaxis.label, ax.yaxis.label) if t.get_text()]
+    texts += [fig._suptitle] if fig._suptitle is not None else []
+    texts += [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
+    for t in texts:
+        e = t.get_window_extent(renderer)
+        assert e.x0 >= box.x0 - 1 and e.x1 <= box.x1 + 1 and e.y0 >= box.y0 - 1 and e.y1 <= box.y1 + 1, t
+    for ax in fig.axes:
+        colours = [ln.get_color() for ln in ax.get_lines() if ln.get_visible() and len(ln.get_xdata())]
+        colours += [p.get_facecolor() for p in ax.patches if isinstance(p, Rectangle) and p.get_height()]
+        with plt.rc_context(figures.STYLE):  # "C0" etc. are the style's colours
+            for c in colours:
+                assert (1.05) / (_luminance(c) + 0.05) >= 3.0, (name, c)
+    assert all(isinstance(ln, Line2D) for ax in fig.axes for ln in ax.get_lines())
+
+
+def test_probe_figures_mark_the_duplicated_layers_and_say_what_the_band_is(monkeypatch, tmp_path):
+    """dup copies base layer 2 twice (its layers 3 and 4): its layer 4 is circled, in the per-model figure and in
+    the family figure (at relative depth 4/4); the band's legend names the bootstrap interval."""
+    probe = _probe_rows()
+    fig = _drawn(lambda path: probe_report.plot_probe(probe[probe.model == "dup"], path), None, monkeypatch, tmp_path)
+    ax = fig.axes[0]
+    circled = [c.get_offsets() for c in ax.collections if len(c.get_offsets()) and not len(c.get_facecolor())]
+    assert [list(map(float, xy)) for xy in circled[0]] == [[4.0, pytest.approx(0.5)]]
+    assert "95% bootstrap interval over examples" in " ".join(t.get_text() for t in ax.get_legend().get_texts())
+    fig = _drawn("probe_family", {"probe": probe}, monkeypatch, tmp_path)
+    circled = [c.get_offsets() for c in fig.axes[0].collections if len(c.get_offsets()) and not len(c.get_facecolor())]
+    assert [list(map(float, xy)) for xy in circled[0]] == [[1.0, pytest.approx(0.5)]]
+
+
+def test_glue_deltas_draw_no_error_bar_from_one_seed(metrics_files, monkeypatch, tmp_path):
+    runs = collect.collect_finetune(metrics_files)
+    bases = {"base": "base", "dup": "base"}
+    three = _drawn("glue_deltas", {"summary": glue.glue_summary(runs, bases, ["rte", "mrpc"])}, monkeypatch, tmp_path)
+    assert [c for c in three.axes[0].containers if type(c).__name__ == "ErrorbarContainer"]
+    assert "sd of the per-seed differences" in three.axes[0].get_title()
+    one = _drawn("glue_deltas", {"summary": glue.glue_summary(runs[runs.seed == 1], bases, ["rte", "mrpc"])},
+                 monkeypatch, tmp_path)
+    ax = one.axes[0]
+    assert not [c for c in ax.containers if type(c).__name__ == "ErrorbarContainer"]
+    assert "one seed: no error bars" in ax.get_title() and "removing" not in ax.get_title()
+
+
+def test_output_change_points_are_not_joined_and_ticks_are_layers(monkeypatch, tmp_path):
+    fig = _drawn("output_change", {"change": _change_rows()}, monkeypatch, tmp_path)
+    for ax in fig.axes:
+        for ln in ax.get_lines():
+            if len(ln.get_xdata()) > 1 and ln.get_marker() not in ("None", "", None):
+                assert ln.get_linestyle() in ("None", "none", ""), "separate variants joined by a line"
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks)
+        assert ax.get_legend() is not None
+    # both kinds were run, so the title names both
+    assert "duplicating or removing" in fig._suptitle.get_text()
+    only_dup = _change_rows()[lambda d: d.kind == "duplicate"]
+    fig = _drawn("output_change", {"change": only_dup}, monkeypatch, tmp_path)
+    assert "removing" not in fig._suptitle.get_text()

@@ -11,9 +11,16 @@ rule report_probe:
             caption="../report/probe_table.rst",
             category="1. Layer probe",
             subcategory="tables",
-            labels={"table": "all models x layers"},
+            labels={"table": "all models x layers (CSV)"},
         ),
         md="results/report/probe.md",
+        html=report(
+            "results/report/probe.html",
+            caption="../report/probe_table.rst",
+            category="1. Layer probe",
+            subcategory="tables",
+            labels={"table": "all models x layers (HTML)"},
+        ),
         tex="results/report/probe.tex",
     log:
         "results/logs/report/probe.log",
@@ -57,9 +64,15 @@ rule report_output_change:
             "results/report/output_change.csv",
             caption="../report/output_change_table.rst",
             category="2. Output change",
-            labels={"table": "variant vs base"},
+            labels={"table": "variant vs base (CSV)"},
         ),
         md="results/report/output_change.md",
+        html=report(
+            "results/report/output_change.html",
+            caption="../report/output_change_table.rst",
+            category="2. Output change",
+            labels={"table": "variant vs base (HTML)"},
+        ),
         tex="results/report/output_change.tex",
         png=report(
             "results/report/output_change.png",
@@ -78,27 +91,57 @@ rule report_output_change:
         "../scripts/report_output_change.py"
 
 
-rule report_glue:
+rule runs_table:
+    # the tidy table of every fine-tuning run: what the GLUE tables, tests and cost below are computed from
     input:
         metrics=cells("results/finetune/{finetuned}/{task}/seed{seed}/metrics.json"),
-        predictions=cells("results/finetune/{finetuned}/{task}/seed{seed}/predictions.tsv"),
         benchmarks=cells("results/benchmarks/finetune/{finetuned}/{task}/seed{seed}.tsv"),
+    output:
+        parquet="results/report/runs.parquet",
+        csv=report(
+            "results/report/runs.csv",
+            caption="../report/runs.rst",
+            category="3. GLUE",
+            subcategory="tables",
+            labels={"table": "every run: model x task x seed (CSV)"},
+        ),
+    log:
+        "results/logs/report/runs.log",
+    benchmark:
+        "results/benchmarks/report/runs.tsv"
+    conda:
+        REPORT_ENV
+    script:
+        "../scripts/runs_table.py"
+
+
+rule report_glue:
+    input:
+        runs=rules.runs_table.output.parquet,
+        predictions=cells("results/finetune/{finetuned}/{task}/seed{seed}/predictions.tsv"),
     output:
         csv=report(
             "results/report/glue.csv",
             caption="../report/glue_table.rst",
             category="3. GLUE",
             subcategory="tables",
-            labels={"table": "scores (mean, sd, CI over seeds)"},
+            labels={"table": "scores: mean, sd, CI over seeds (CSV)"},
         ),
         md="results/report/glue.md",
+        html=report(
+            "results/report/glue.html",
+            caption="../report/glue_table.rst",
+            category="3. GLUE",
+            subcategory="tables",
+            labels={"table": "scores and variant vs base tests (HTML)"},
+        ),
         tex="results/report/glue.tex",
         significance=report(
             "results/report/significance.csv",
             caption="../report/significance.rst",
             category="3. GLUE",
             subcategory="tables",
-            labels={"table": "variant vs base: tests"},
+            labels={"table": "variant vs base: tests (CSV)"},
         ),
         deltas=report(
             "results/report/glue_deltas.png",
@@ -112,9 +155,15 @@ rule report_glue:
             "results/report/cost.csv",
             caption="../report/cost.rst",
             category="4. Cost",
-            labels={"table": "per model x task"},
+            labels={"table": "per model x task (CSV)"},
         ),
         cost_md="results/report/cost.md",
+        cost_html=report(
+            "results/report/cost.html",
+            caption="../report/cost.rst",
+            category="4. Cost",
+            labels={"table": "per model x task (HTML)"},
+        ),
     log:
         "results/logs/report/glue.log",
     benchmark:
@@ -124,7 +173,6 @@ rule report_glue:
     params:
         bases={m: base_of(m) for m in FINETUNED},
         tasks=TASKS,
-        seeds=SEEDS,
         statistics=config["statistics"],
     script:
         "../scripts/report_glue.py"

@@ -1,4 +1,4 @@
-"""Rule report_glue: every fine-tuning cell -> GLUE tables, significance, deltas figure and cost table."""
+"""Rule report_glue: the tidy table of runs -> GLUE tables, significance, deltas figure and cost table."""
 import os
 import sys
 
@@ -6,17 +6,17 @@ sys.path.insert(0, os.path.join(snakemake.scriptdir, ".."))  # noqa: F821  (the 
 from layerlens.runtime import job  # noqa: E402
 
 with job(snakemake):  # noqa: F821
-    from layerlens.report import collect, cost, glue, significance
+    from layerlens.report import cost, glue, runs, significance, tables
 
     smk = snakemake  # noqa: F821
     p, out, st = smk.params, smk.output, smk.params.statistics
-    runs = collect.collect_finetune(smk.input.metrics)
-    summary = glue.glue_summary(runs, p.bases, p.tasks)
-    tests = significance.compare(runs, p.bases, p.tasks, alpha=st["alpha"], n_boot=st["bootstrap"],
+    table = runs.read_runs(smk.input.runs)
+    summary = glue.glue_summary(table, p.bases, p.tasks)
+    tests = significance.compare(table, p.bases, p.tasks, alpha=st["alpha"], n_boot=st["bootstrap"],
                                  power=st["power"], seed=st["seed"])
     glue.write_glue_report(summary, tests, p.tasks, out.csv, out.md, out.tex, out.significance,
                            alpha=st["alpha"], power=st["power"])
     glue.plot_glue_deltas(summary, p.tasks, [out.deltas, out.deltas_pdf])
-    benchmarks = dict(zip([(m, t, s) for m in p.bases for t in p.tasks for s in p.seeds], smk.input.benchmarks))
-    costs = cost.cost_table(runs, benchmarks, summary, p.bases)
-    cost.write_cost_report(costs, out.cost, out.cost_md)
+    cost.write_cost_report(cost.cost_table(table, summary, p.bases), out.cost, out.cost_md)
+    tables.write_html(out.md, out.html)
+    tables.write_html(out.cost_md, out.cost_html)

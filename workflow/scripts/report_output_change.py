@@ -6,9 +6,10 @@ sys.path.insert(0, os.path.join(snakemake.scriptdir, ".."))  # noqa: F821  (the 
 from layerlens.runtime import job  # noqa: E402
 
 with job(snakemake):  # noqa: F821
-    from layerlens.report import collect, output_change
+    from layerlens.report import collect, output_change, tables
 
     out = snakemake.output  # noqa: F821
     change = collect.collect_probe(snakemake.input)  # noqa: F821  (one CSV row per variant)
     output_change.write_change_report(change, out.csv, out.md, out.tex)
     output_change.plot_output_change(change, [out.png, out.pdf])
+    tables.write_html(out.md, out.html)

@@ -17,7 +17,7 @@ import pandas as pd
 from .. import stats
 from ..io import write_text
 from . import significance as sig
-from .figures import figure
+from .figures import colour, figure
 from .seeds import by_seed, n_flagged, paired_diffs, seed_scores
 from .tables import latex, markdown, pm, write_csv
 
@@ -98,20 +98,30 @@ def write_glue_report(summary: pd.DataFrame, significance: pd.DataFrame, tasks: 
 
 
 def plot_glue_deltas(summary: pd.DataFrame, tasks: Sequence[str], paths) -> None:
-    """Per-task delta of each variant to its base (mean over seeds, error bar = sd of the paired deltas)."""
+    """Per-task difference of each variant to its base, paired by seed: the mean over seeds, with the sd of the
+    per-seed differences as error bars where there are two seeds or more (none from one seed)."""
     d = summary[summary["model"] != summary["base"]]
     variants = list(dict.fromkeys(d["model"]))
     columns = list(tasks) + ["average"]
     width = 0.8 / max(1, len(variants))
+    n = d["delta_n"].dropna()
+    n_lo, n_hi = (int(n.min()), int(n.max())) if len(n) else (0, 0)
+    seeds = f"{n_lo}" if n_lo == n_hi else f"{n_lo}-{n_hi}"
+    bars = ("error bars: sd of the per-seed differences" if n_hi >= 2 else "") + \
+        (" (none where one seed)" if n_lo < 2 <= n_hi else "") + ("one seed: no error bars" if n_hi < 2 else "")
     with figure(paths, max(5.0, 1.1 * len(columns) + 2), 3.8) as (fig, ax):
         for i, v in enumerate(variants):
             t = d[d["model"] == v].set_index("task").reindex(columns)
             x = np.arange(len(columns)) + (i - (len(variants) - 1) / 2) * width
-            ax.bar(x, t["delta_mean"], width, yerr=t["delta_sd"].fillna(0), capsize=2, label=v, color=f"C{i % 10}")
+            err = t["delta_sd"].where(t["delta_n"] >= 2)  # an sd needs two seeds
+            ax.bar(x, t["delta_mean"], width, label=v, color=colour(i, len(variants)))
+            if err.notna().any():
+                ax.errorbar(x, t["delta_mean"], yerr=err.to_numpy(), fmt="none", ecolor="black", capsize=3,
+                            linewidth=1)
         ax.axhline(0, color="black", linewidth=0.8)
         ax.set_xticks(np.arange(len(columns)), columns)
         ax.set_ylabel("variant - base (score x100)")
-        ax.set_title("GLUE dev: change from duplicating / removing layers\n(paired by seed)")  # fits at 5 in
+        ax.set_title(f"GLUE dev: each variant minus its base, paired by seed\n(mean over {seeds} seeds; {bars})")
         if variants:
             ax.legend()
         ax.xaxis.grid(False)

@@ -9,7 +9,7 @@ from typing import Sequence
 import pandas as pd
 
 from ..io import write_text
-from .figures import figure
+from .figures import colour, figure
 from .tables import latex, markdown, write_csv
 
 METRICS = (("top1", "Top-1 accuracy"), ("agree_last", "Top-1 agreement with the last layer"),
@@ -46,14 +46,29 @@ def _shown(wide: pd.DataFrame) -> pd.DataFrame:
     return wide.map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
 
 
+BAND = "95% bootstrap interval over examples"
+
+
+def copies(table: pd.DataFrame) -> pd.Series:
+    """Per row of one model's probe table: whether the layer is a copy of a base layer an earlier layer already
+    holds (a duplicated layer's second and later copies); False for a base model and for layer 0."""
+    if "source_layer" not in table:
+        return pd.Series(False, index=table.index)
+    return table.sort_values("layer")["source_layer"].duplicated().reindex(table.index)
+
+
 def plot_probe(table: pd.DataFrame, path: str | Path, title: str | None = None) -> None:
-    """Top-1, top-5 and agreement with the last layer against depth, with the top-1 interval shaded."""
+    """Top-1, top-5 and agreement with the last layer against depth, with the top-1 interval shaded and the
+    duplicated layers (copies) marked."""
     with figure(path) as (fig, ax):
+        table = table.sort_values("layer")
         x = table["layer"]
-        ax.fill_between(x, table["top1_lo"], table["top1_hi"], alpha=0.25, color="C0", linewidth=0)
+        ax.fill_between(x, table["top1_lo"], table["top1_hi"], alpha=0.25, color="C0", linewidth=0,
+                        label=f"top-1: {BAND}")
         ax.plot(x, table["top1"], "o-", color="C0", label="top-1 = input token")
         ax.plot(x, table["top5"], "s--", color="C1", label="input token in top-5")
         ax.plot(x, table["agree_last"], "^:", color="C2", label="top-1 agrees with last layer")
+        _mark_copies(ax, table, table["layer"], table["top1"])
         ax.set_xlabel("hidden layer (0 = embedding output)")
         ax.set_ylabel("share of input tokens")
         ax.set_ylim(-0.02, 1.02)
@@ -64,14 +79,21 @@ def plot_probe(table: pd.DataFrame, path: str | Path, title: str | None = None) 
         ax.set_title(title or f"{table['model'].iloc[0]}: {head} on every layer ({n_tok} tokens)")
 
 
+def _mark_copies(ax, table: pd.DataFrame, x, y, color: str = "black", label: bool = True) -> None:
+    dup = copies(table).to_numpy()
+    if dup.any():
+        ax.scatter(x[dup], y[dup], s=140, facecolors="none", edgecolors=color, linewidths=1.5, zorder=6,
+                   label="copy of an earlier layer (duplicated)" if label else None)
+
+
 def plot_probe_family(probe: pd.DataFrame, base: str, variants: Sequence[str], paths,
                       metric: str = "top1") -> None:
-    """The probe curves of a base and its variants on one plot, against relative depth."""
-    from matplotlib import colormaps
-
+    """The probe curves of a base and its variants on one plot, against relative depth; each variant's
+    duplicated layers (copies) circled."""
     shown = [m for m in [base] + list(variants) if (probe["model"] == m).any()]
     many = len(shown) > 8
     with figure(paths) as (fig, ax):
+        marked = False
         for i, model in enumerate(shown):
             t = probe[probe["model"] == model].sort_values("layer")
             depth = t["layer"].max()
@@ -79,10 +101,15 @@ def plot_probe_family(probe: pd.DataFrame, base: str, variants: Sequence[str], p
             if model == base:
                 ax.plot(x, t[metric], "o-", color="black", label=f"{model} ({depth} layers)", linewidth=2, zorder=5)
                 if metric == "top1" and "top1_lo" in t:
-                    ax.fill_between(x, t["top1_lo"], t["top1_hi"], color="black", alpha=0.15, linewidth=0)
-            else:
-                ax.plot(x, t[metric], "-" if many else ".--", color=colormaps["viridis"](i / max(1, len(shown) - 1)),
-                        label=None if many else f"{model} ({depth} layers)", linewidth=1, alpha=0.8)
+                    ax.fill_between(x, t["top1_lo"], t["top1_hi"], color="black", alpha=0.15, linewidth=0,
+                                    label=f"{model}: {BAND}")
+                continue
+            c = colour(i - 1, len(shown) - 1)
+            ax.plot(x, t[metric], "-" if many else ".--", color=c, label=None if many else f"{model} ({depth} layers)",
+                    linewidth=1.2)
+            if not many:
+                _mark_copies(ax, t, x, t[metric], color=c, label=not marked)
+                marked = marked or bool(copies(t).any())
         ax.set_xlabel("relative depth (hidden layer / number of layers; 0 = embeddings)")
         ax.set_ylabel({"top1": "top-1 = input token", "agree_last": "agreement with last layer"}.get(metric, metric))
         ax.set_ylim(-0.02, 1.02)

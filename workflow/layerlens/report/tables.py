@@ -1,7 +1,8 @@
-"""The one table writer: CSV for the data, Markdown and LaTeX for reading, and the cell formats they share.
+"""The one table writer: CSV for the data, Markdown, HTML and LaTeX for reading, and the cell formats they share.
 
 - :func:`write_csv`: the full-precision table, as the analysis downstream reads it.
 - :func:`markdown`: a GitHub table (tabulate), cells exactly as given.
+- :func:`html_page`: a Markdown report as a self-contained HTML page (Python-Markdown), for the HTML report.
 - :func:`latex`: a booktabs ``table`` through pandas' Styler, cells LaTeX-escaped (``Styler.format(escape="latex")``)
   with the symbols pdflatex's default fonts lack (± † Δ ∞) written as LaTeX, a caption and a label, and optionally
   the best cell of each column or row in bold (ranked by numbers, not by the formatted text).
@@ -63,6 +64,28 @@ def _symbols(text) -> str:
 
 def write_latex(path, table: pd.DataFrame, **kwargs) -> None:
     write_text(path, latex(table, **kwargs))
+
+
+HTML_STYLE = ("body{font-family:sans-serif;font-size:13px;margin:1em;max-width:75em}table{border-collapse:collapse}"
+              "th,td{padding:3px 8px;border-bottom:1px solid #ddd;white-space:nowrap}th{background:#f4f4f4}")
+
+
+def html_page(markdown_text: str) -> str:
+    """A Markdown report (text and pipe tables, as :func:`markdown` writes them) as one self-contained HTML page,
+    through Python-Markdown: ``snakemake --report`` shows HTML inline, where a CSV is only a download."""
+    import markdown as md
+
+    body = md.markdown(markdown_text, extensions=["tables"], output_format="html")
+    first = next((line.lstrip("# ").strip() for line in markdown_text.splitlines() if line.startswith("#")), "")
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{first}</title><style>{HTML_STYLE}</style>"
+            f"</head><body>{body}</body></html>\n")
+
+
+def write_html(markdown_path, html_path) -> None:
+    """The HTML twin of a Markdown report file."""
+    from pathlib import Path
+
+    write_text(html_path, html_page(Path(markdown_path).read_text(encoding="utf-8")))
 
 
 # --- cell formats ----------------------------------------------------------------------------------------
