@@ -119,6 +119,32 @@ def test_probe_with_a_fitted_head(bert_encoder, fitted, tmp_path):
     assert same.drop(columns="model").equals(table.drop(columns="model"))
 
 
+def test_a_fitted_head_replaces_the_loaders_missing_weights_table_with_one_line(bert_encoder, fitted, tmp_path,
+                                                                                 capfd, caplog):
+    """transformers reports an encoder's absent MLM head as missing weights ("This checkpoint seem corrupted", a
+    LOAD REPORT table); with a fitted head that is expected, so the job's log gets one line saying so."""
+    from transformers import AutoModelForMaskedLM
+
+    def said() -> str:  # wherever transformers' logger writes: the terminal, or pytest's log capture
+        out = capfd.readouterr()
+        text = out.out + out.err + caplog.text
+        caplog.clear()
+        return text
+
+    said()
+    AutoModelForMaskedLM.from_pretrained(str(bert_encoder))
+    assert "LOAD REPORT" in said()  # what transformers says on its own
+    out, _ = fitted
+    forward.load_mlm(bert_encoder, head_dir=out)
+    layermap.build_variant(bert_encoder, tmp_path / "dup", [0, 1, 2, 2])
+    forward.load_mlm(bert_encoder, head_dir=out, layers=[0, 1, 2, 2])  # a probe-only variant, built in memory
+    head.fit_head(bert_encoder, TRAIN, tmp_path / "h", steps=1, batch_size=4, learning_rate=1e-3, seed=0)
+    text = said()
+    assert "LOAD REPORT" not in text and "seem corrupted" not in text and "MISSING" not in text
+    assert text.count("is read through the head fitted on its last layer") == 2
+    assert text.count("is read through a fresh head, to be fitted on its last layer") == 1
+
+
 def test_probe_files_record_the_head(bert_encoder, fitted, tmp_path):
     from layerlens.download import fetch_model
 

@@ -17,6 +17,7 @@ Both read a masked-LM model's hidden states at the sentences' own tokens, with n
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Sequence
@@ -27,7 +28,7 @@ from .errors import InputError
 from .families import FamilyAdapter, adapter_for_dir, read_model_config
 from .head import apply_head
 from .layermap import model_from_tensors, variant_model
-from .modelfiles import load_pretrained
+from .modelfiles import load_pretrained, quiet_head_report
 
 if TYPE_CHECKING:  # torch is imported where tensors are used: the Snakefile imports nothing heavy
     import torch
@@ -53,12 +54,13 @@ def load_mlm(model_dir: str | Path, device: str = "cpu", head_dir: str | Path | 
     from transformers import AutoModelForMaskedLM
 
     adapter = adapter_for_dir(model_dir)
-    if layers is not None:
-        model, info = variant_model(model_dir, layers, state=state)
-    elif state is not None:
-        model, info = model_from_tensors(read_model_config(model_dir), state)
-    else:
-        model, info = load_pretrained(AutoModelForMaskedLM, model_dir, output_loading_info=True)
+    with quiet_head_report(model_dir, head_dir) if head_dir is not None else contextlib.nullcontext():
+        if layers is not None:
+            model, info = variant_model(model_dir, layers, state=state)
+        elif state is not None:
+            model, info = model_from_tensors(read_model_config(model_dir), state)
+        else:
+            model, info = load_pretrained(AutoModelForMaskedLM, model_dir, output_loading_info=True)
     if head_dir is not None:
         apply_head(model, adapter, head_dir)
         return model.eval().to(device), adapter

@@ -39,7 +39,7 @@ from .errors import InputError
 from .families import adapter_for_dir
 from .io import atomic_dir, write_json
 from .manifest import verify, write_manifest
-from .modelfiles import load_pretrained, weights_sha256
+from .modelfiles import load_pretrained, quiet_head_report, weights_sha256
 from .sentences import fit_sentences, read_sentences
 
 HEAD_FILE = "head.safetensors"
@@ -136,7 +136,8 @@ def fit_head(model_dir: str | Path, sentences: Sequence[str], out_dir: str | Pat
         raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, not {objective!r}")
     if objective == "mlm" and tokenizer.mask_token_id is None:
         raise InputError(model_dir, "the tokenizer has no mask token, which the masked-LM objective needs")
-    model = load_pretrained(AutoModelForMaskedLM, model_dir)
+    with quiet_head_report(model_dir):
+        model = load_pretrained(AutoModelForMaskedLM, model_dir)
     trained = fresh_head(model, adapter, seed)
     model.to(device).eval()
     names = set(trained)

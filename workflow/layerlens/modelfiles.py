@@ -4,6 +4,7 @@ tokenization (whose cache key is the tokenizer files' content)."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from .errors import InputError
@@ -66,3 +67,22 @@ def load_pretrained(auto_class, model_dir: str | Path | None, **kwargs):
     import torch
 
     return auto_class.from_pretrained(None if model_dir is None else str(model_dir), dtype=torch.float32, **kwargs)
+
+
+@contextlib.contextmanager
+def quiet_head_report(model_dir, head_dir=None):
+    """Loading a checkpoint whose masked-LM head is replaced by a fitted one: transformers' load report (a table of
+    the head's weights missing from the checkpoint, "This checkpoint seem corrupted") says nothing wrong there, so
+    it is muted and one line says what happens instead."""
+    from transformers.utils import logging as hf_logging
+
+    what = f"the head fitted on its last layer ({head_dir})" if head_dir else \
+        "a fresh head, to be fitted on its last layer"
+    print(f"layerlens: {model_dir} is read through {what}; the checkpoint's own masked-LM head, if any, is not "
+          "used (transformers' report of missing head weights is not shown)", flush=True)
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
