@@ -281,8 +281,15 @@ def check_outputs(workdir, cfg, n_eval):
     cost = pd.read_csv(res / "report" / "cost.csv")
     assert (cost["wall_h_per_run"] > 0).all() and (cost["train_tokens_per_s"] > 0).all()
     for f in ("probe.md", "probe.tex", "glue.tex", "glue_deltas.png", "glue_deltas.pdf", "probe_tiny.png",
-              "probe_tiny.pdf", "output_change.png", "output_change.pdf", "output_change.tex", "cost.md"):
+              "probe_tiny.pdf", "output_change.png", "output_change.pdf", "output_change.tex", "cost.md",
+              "probe.html", "glue.html", "cost.html", "output_change.html", "runs.csv"):
         assert (res / "report" / f).stat().st_size > 100
+    runs = pd.read_parquet(res / "report" / "runs.parquet")  # one row per cell, as its metrics.json says
+    assert len(runs) == len(models) * len(cfg["tasks"]) * len(cfg["seeds"])
+    for r in runs.itertuples():
+        m = json.loads((res / "finetune" / r.model / r.task / f"seed{r.seed}" / "metrics.json").read_text())
+        assert r.score == m["main_score"] and r.layer_map == m["layer_map"] and r.torch == m["versions"]["torch"]
+    assert set(runs.loc[runs.model == "tiny-dup2", "layer_map"]) == {"0-2,2"}
 
 
 # --- tiny models of every supported family ---------------------------------------------------------------

@@ -34,7 +34,7 @@ def test_workflow_on_tiny_fixtures(tmp_path, tiny_glue):
     html = (tmp_path / "report.html").read_text(errors="replace")
     assert len(html) > 10_000
     for text in ("1. Layer probe", "2. Output change", "3. GLUE", "4. Cost", "probe_tiny.png", "significance.csv",
-                 "removing or duplicating most layers"):
+                 "removing or duplicating most layers", "glue.html", "cost.html", "probe.html", "runs.csv"):
         assert text in html, text
 
 

@@ -6,6 +6,7 @@ One module per pipeline stage:
 - :mod:`layerlens.tasks`     GLUE task specs (the one definition of each task)
 - :mod:`layerlens.metrics`   GLUE metrics, one split at a time and batched for the bootstrap
 - :mod:`layerlens.grid`      the models, tasks and settings a validated config describes
+- :mod:`layerlens.sources`   where a model comes from: Hub id, local folder, or a folder in an installed package
 - :mod:`layerlens.download`  models and GLUE into ``resources/``, with a manifest
 - :mod:`layerlens.layermap`  deeper / shallower variants by copying layers
 - :mod:`layerlens.sentences` the probe's sentences and a fitted head's held-apart text
@@ -14,6 +15,8 @@ One module per pipeline stage:
 - :mod:`layerlens.head`      a fitted masked-LM head, for encoders that publish none
 - :mod:`layerlens.output_change` a variant's final outputs against its base's
 - :mod:`layerlens.finetune`  GLUE fine-tuning with the HF Trainer
+- :mod:`layerlens.provenance` library versions and the workflow's commit, recorded with every result
+- :mod:`layerlens.share`     a built variant's model card, and its optional push to the Hub
 - :mod:`layerlens.stats`     seed and bootstrap statistics
 - :mod:`layerlens.report`    tables and figures (a package: one module per table or figure family)
 
