@@ -68,6 +68,8 @@ def model_card(provenance_record: dict, description: dict, base_dir: str | Path,
     rows = "\n".join(f"| {i} | {src} |" for i, src in enumerate(p["layers"]))
     what = _describe(description, p["base_num_layers"], len(p["layers"]))
     base_name = hub_id or p["base"]
+    depth, base_depth = len(p["layers"]), p["base_num_layers"]
+    shape = "deeper" if depth > base_depth else "shallower" if depth < base_depth else "of the same depth"
     origin = {"hub": f"the Hugging Face Hub, `{source.get('source')}` at commit `{source.get('commit')}`",
               "package": f"the Python package `{source.get('package')}` {source.get('version')} "
                          f"(`{source.get('source')}`)",
@@ -75,10 +77,10 @@ def model_card(provenance_record: dict, description: dict, base_dir: str | Path,
     text = f"""
 # {p['variant']}
 
-A {len(p['layers'])}-layer variant of [{base_name}]({_link(hub_id)}) ({p['base_num_layers']} layers), made deeper or
-shallower by copying its layers, **with no training**: {what}. Built by
-[layerlens](https://arxiv.org/abs/2001.09309) (reproducing Kao et al., *BERT's output layer recognizes all hidden
-layers? Some Intriguing Phenomena and a simple way to boost BERT*, arXiv:2001.09309), for fine-tuning.
+A {len(p['layers'])}-layer variant of [{base_name}]({_link(hub_id)}) ({p['base_num_layers']} layers), made {shape} by
+copying its layers, **with no training**: {what}. Built for fine-tuning by layerlens, which reproduces Kao et al.,
+*BERT's output layer recognizes all hidden layers? Some Intriguing Phenomena and a simple way to boost BERT*
+([arXiv:2001.09309](https://arxiv.org/abs/2001.09309)).
 
 ## How it was built
 
@@ -104,9 +106,9 @@ model = AutoModelForSequenceClassification.from_pretrained("<this folder or repo
 tokenizer = AutoTokenizer.from_pretrained("<this folder or repo>")
 ```
 
-It is untrained after the copy: its outputs differ from the base's, and it is meant to be fine-tuned.
+Nothing was trained after the copy: the model is meant to be fine-tuned.
 """
-    return str(ModelCard.from_template(data, template_str="---\n{{ card_data }}\n---\n" + text))
+    return str(ModelCard.from_template(data, template_str="---\n{{ card_data }}\n---\n" + text)).rstrip() + "\n"
 
 
 def _describe(description: dict, base_layers: int, layers: int) -> str:
