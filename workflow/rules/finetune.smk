@@ -41,8 +41,5 @@ rule finetune:
     params:
         hp=lambda wc: finetune_params(wc.task),
         tracking_dir="results/tensorboard/{finetuned}/{task}/seed{seed}",  # finetune.report_to: tensorboard
-    message:
-        "fine-tuning {wildcards.finetuned} on {wildcards.task}, seed {wildcards.seed}: steps, loss and time left "
-        "in its log (tail -f {log})"
     script:
         "../scripts/finetune.py"

@@ -42,8 +42,6 @@ rule fit_head:
     params:
         fit=config["probe"]["fit"],
         tasks=grid.fit_tasks(config),
-    message:
-        "fitting a masked-LM head on the last layer of {wildcards.fit_base}: steps and loss in its log (tail -f {log})"
     script:
         "../scripts/fit_head.py"
 

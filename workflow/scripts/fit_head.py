@@ -5,7 +5,7 @@ import sys
 sys.path.insert(0, os.path.join(snakemake.scriptdir, ".."))  # noqa: F821  (the layerlens package)
 from layerlens.runtime import job  # noqa: E402
 
-with job(snakemake):  # noqa: F821
+with job(snakemake, announce=f"fitting a masked-LM head on {snakemake.wildcards.fit_base}'s last layer"):  # noqa: F821
     from layerlens.head import fit_head_to_dir
 
     smk = snakemake  # noqa: F821

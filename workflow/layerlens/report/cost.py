@@ -5,9 +5,10 @@ Computed from the tidy table of runs (:mod:`.runs`): job wall time and peak resi
 (task score x100, the GLUE summary's means).
 
 **Extra time is shown only where it can be measured.** A variant's extra hours per run are the difference of the
-mean job wall times of variant and base; their resolution is twice the standard error of that difference over the
-runs (Welch), which needs two runs of each. Below it (or with one run each), the table says so instead of printing
-a difference that timing noise can make negative, and gives no points per extra hour. The FLOP count is exact, so
+mean job wall times of variant and base; their resolution is the half-width of that difference's 95% Welch
+interval over the runs (t quantile at the Welch-Satterthwaite degrees of freedom times the standard error), which
+needs two runs of each. Below it (or with one run each), the table says so instead of printing a difference that
+timing noise can make negative, and gives no points per extra hour. The FLOP count is exact, so
 ``extra_flops_pct`` (the Trainer's FLOPs, variant over base) always says how much more compute the variant needs.
 """
 
@@ -27,8 +28,10 @@ FORMATS = {"wall_h_per_run": "{:.3f}", "peak_rss_gb": "{:.2f}", "peak_gpu_gb": "
 
 
 def extra_hours(variant_s, base_s) -> tuple[float, float]:
-    """(variant - base mean wall time, its resolution), in hours. The resolution is 2 standard errors of the
-    difference (Welch); NaN with fewer than two runs of either."""
+    """(variant - base mean wall time, its resolution), in hours. The resolution is the half-width of the 95%
+    Welch interval of the difference; NaN with fewer than two runs of either."""
+    from scipy import stats as st
+
     v, b = np.asarray(variant_s, float) / 3600, np.asarray(base_s, float) / 3600
     v, b = v[np.isfinite(v)], b[np.isfinite(b)]
     if not len(v) or not len(b):
@@ -36,7 +39,11 @@ def extra_hours(variant_s, base_s) -> tuple[float, float]:
     diff = float(v.mean() - b.mean())
     if len(v) < 2 or len(b) < 2:
         return diff, math.nan
-    return diff, 2 * math.sqrt(v.var(ddof=1) / len(v) + b.var(ddof=1) / len(b))
+    qv, qb = v.var(ddof=1) / len(v), b.var(ddof=1) / len(b)
+    if qv + qb == 0:
+        return diff, 0.0
+    df = (qv + qb) ** 2 / (qv ** 2 / (len(v) - 1) + qb ** 2 / (len(b) - 1))
+    return diff, float(st.t.ppf(0.975, df) * math.sqrt(qv + qb))
 
 
 def cost_table(runs: pd.DataFrame, summary: pd.DataFrame, bases: dict[str, str]) -> pd.DataFrame:
@@ -108,8 +115,8 @@ def write_cost_report(cost: pd.DataFrame, out_csv, out_md) -> None:
              "`benchmark:`), peak GPU memory, training tokens per second, the Trainer's FLOP count, the device. For "
              "a variant: its extra FLOPs over its base (exact), the extra hours per run over its base, and the "
              "points (x100) gained per extra hour. Hours are job hours on the device shown: GPU-hours on a one-GPU "
-             "job. An extra time is shown only when it exceeds its resolution, twice the standard error of the "
-             "difference of the mean wall times (two runs of each needed); otherwise the table says so and gives "
-             "no points per hour: timing noise, not the variant.", "",
+             "job. An extra time is shown only when it exceeds its resolution, the half-width of the 95% Welch "
+             "interval of the difference of the mean wall times (two runs of each needed); otherwise the table says "
+             "so and gives no points per hour: timing noise, not the variant.", "",
              markdown(show, index=False), ""]
     write_text(out_md, "\n".join(lines))
