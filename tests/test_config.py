@@ -254,3 +254,38 @@ def test_depth_of_a_hub_model_before_download(good):
     good2["models"]["tiny"]["num_layers"] = 7
     with pytest.raises(ConfigError, match="models.tiny.num_layers.*says 7 but .* has 3 layers"):
         llconfig.validate(good2)
+
+
+def test_the_stable_preset_fills_only_what_the_config_leaves_out(good):
+    """finetune.preset: stable (layerlens.recipes, Mosbach et al.) gives its values to the keys the config does not
+    set; a key the config sets wins, and its per-task epochs stand back where the config sets epochs itself."""
+    stable = llconfig.validate({**copy.deepcopy(good), "finetune": {"preset": "stable"}})
+    rte, sst2 = grid.finetune_params(stable, "rte"), grid.finetune_params(stable, "sst2")
+    assert (rte["epochs"], sst2["epochs"]) == (20, 3)
+    assert rte["batch_size"] == 16 and rte["learning_rate"] == 2e-5 and rte["warmup_ratio"] == 0.1
+    assert rte["weight_decay"] == 0.01 and rte["max_grad_norm"] == 1.0
+    assert rte["model_selection"] == "holdout" and rte["holdout_fraction"] == 0.1
+    default = llconfig.validate(copy.deepcopy(good))
+    assert grid.finetune_params(default, "rte")["model_selection"] == "last"
+    assert grid.finetune_params(default, "rte")["epochs"] == 3
+    mine = llconfig.validate({**copy.deepcopy(good), "finetune": {
+        "preset": "stable", "learning_rate": 3e-5, "per_task": {"rte": {"epochs": 10}}}})
+    assert grid.finetune_params(mine, "rte")["epochs"] == 10 and grid.finetune_params(mine, "mrpc")["epochs"] == 20
+    assert grid.finetune_params(mine, "mrpc")["learning_rate"] == 3e-5
+    flat = llconfig.validate({**copy.deepcopy(good), "finetune": {"preset": "stable", "epochs": 5}})
+    assert grid.finetune_params(flat, "rte")["epochs"] == 5
+    with pytest.raises(ConfigError, match="finetune.preset"):
+        llconfig.validate({**copy.deepcopy(good), "finetune": {"preset": "fast"}})
+
+
+def test_a_bad_control_names_the_key(good):
+    bad = copy.deepcopy(good)
+    bad["variants"]["tiny-dup"]["controls"] = ["compute", "bigger"]
+    with pytest.raises(ConfigError) as err:
+        llconfig.validate(bad)
+    assert err.value.key == "variants.tiny-dup.controls[1]"
+    clash = copy.deepcopy(good)
+    clash["variants"]["tiny-dup"]["controls"] = ["frozen"]
+    clash["variants"]["tiny.frozen"] = {"base": "tiny", "layers": "0-2"}
+    with pytest.raises(ConfigError, match="tiny.frozen"):
+        llconfig.validate(clash)

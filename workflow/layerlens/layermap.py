@@ -207,11 +207,11 @@ def variant_tensors(base_dir: str | Path, layers: Sequence[int], *, state: dict 
 
 
 def build_variant(base_dir: str | Path, out_dir: str | Path, layers: Sequence[int], *,
-                  base_name: str = "", variant_name: str = "") -> dict:
+                  base_name: str = "", variant_name: str = "", replace=None, notes: dict | None = None) -> dict:
     """Write the variant of ``base_dir`` with layer map ``layers`` to ``out_dir`` (atomically).
 
-    Returns the provenance record that is also written to ``layer_map.json``.
-    """
+    ``replace(state, config) -> state`` changes the tensors before they are written (:mod:`layerlens.controls`),
+    ``notes`` join the provenance record, which is returned and written to ``layer_map.json``."""
     from huggingface_hub import save_torch_state_dict
 
     base_dir, out_dir = Path(base_dir), Path(out_dir)
@@ -220,6 +220,7 @@ def build_variant(base_dir: str | Path, out_dir: str | Path, layers: Sequence[in
     num_layers = adapter.depth(config)
     layers = list(layers)
     new_state, new_config = variant_tensors(base_dir, layers, where=out_dir)
+    new_state = replace(new_state, new_config) if replace else new_state
     provenance = {
         "variant": variant_name,
         "base": base_name,
@@ -232,6 +233,7 @@ def build_variant(base_dir: str | Path, out_dir: str | Path, layers: Sequence[in
         "base_weights_sha256": weights_sha256(base_dir),
     }
     provenance.update(adapter.provenance_notes(config, layers))
+    provenance.update(notes or {})
     new_config["layerlens_layer_map"] = {k: provenance[k] for k in ("base", "layers", "base_num_layers")}
 
     with atomic_dir(out_dir) as tmp:

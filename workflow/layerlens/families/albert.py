@@ -38,8 +38,13 @@ class AlbertAdapter(FamilyAdapter):
         """The group a position runs, computed exactly as ``AlbertTransformer.forward`` does."""
         return int(position / (depth / groups))
 
+    shares_layers = True
+
     def stored_layers(self, config):
         return list(range(self.num_groups(config)))
+
+    def stored_layer_at(self, config, position):
+        return self.group_of(position, self.depth(config), self.num_groups(config))
 
     def check_layer_map(self, config, layers):
         depth, groups = self.depth(config), self.num_groups(config)

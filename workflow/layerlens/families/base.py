@@ -58,6 +58,13 @@ class FamilyAdapter:
         """The indices ``layer_key`` must find in a consistent checkpoint: one per layer (ALBERT: per group)."""
         return list(range(self.depth(config)))
 
+    def stored_layer_at(self, config: dict, position: int) -> int:
+        """The stored layer (``layer_key`` index) that runs at ``position`` of the stack (ALBERT: its group)."""
+        return position
+
+    #: whether layers share their weights across depth (then no layer can be replaced on its own)
+    shares_layers: ClassVar[bool] = False
+
     # --- checkpoint tensors ------------------------------------------------------------------------------
 
     def layer_of(self, key: str) -> int | None:
