@@ -14,7 +14,12 @@ One module per pipeline stage:
 - :mod:`layerlens.head`      a fitted masked-LM head, for encoders that publish none
 - :mod:`layerlens.output_change` a variant's final outputs against its base's
 - :mod:`layerlens.finetune`  GLUE fine-tuning with the HF Trainer
-- :mod:`layerlens.stats`     seed and bootstrap statistics
+- :mod:`layerlens.recipes`   named fine-tuning recipes (``finetune.preset``: run_glue, stable)
+- :mod:`layerlens.selection` model selection on a held-out slice of the training split
+- :mod:`layerlens.controls`  compute-matched, random-layer and frozen-encoder controls of a variant
+- :mod:`layerlens.flops`     training FLOPs from model shapes, as the Trainer counts them
+- :mod:`layerlens.stats`     seed and bootstrap statistics, and power for planning
+- :mod:`layerlens.design`    the design check: can the configured seeds answer the config's tests?
 - :mod:`layerlens.report`    tables and figures (a package: one module per table or figure family)
 
 Everything that differs between model families lives in :mod:`layerlens.families`.

@@ -20,9 +20,10 @@ from pathlib import Path
 
 import yaml
 
-from . import grid
+from . import controls, grid
 from .errors import ConfigError, InputError, LayerLensError
 from .layermap import format_layers, resolve_layers, sweep
+from .recipes import apply_preset
 from .tasks import TASKS, get_task
 
 SCHEMA = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
@@ -32,9 +33,12 @@ RESOURCES = Path("resources")
 
 def validate(config: dict, *, workdir: str | Path = ".") -> dict:
     """Validate ``config`` in place (defaults filled in) and return it. Raises :class:`ConfigError`."""
+    apply_preset(config)  # a named fine-tuning recipe fills the keys the config leaves out, before the defaults
     _validate_schema(config)
     _expand_sweeps(config, Path(workdir))
     _check_models(config, Path(workdir))
+    controls.check(config, lambda b: base_depth(config, b, Path(workdir)),
+                   lambda b: base_model_config(config, b, Path(workdir)))
     _check_glue(config, Path(workdir))
     return config
 
@@ -244,10 +248,14 @@ def main(argv=None) -> int:
     except LayerLensError as e:
         print(f"invalid configuration: {e}", file=sys.stderr)
         return 1
+    from . import design
+
     n_ft = len(grid.finetuned_models(config)) * len(config["tasks"]) * len(config["seeds"])
+    n_controls = len(grid.controls(config))
     print(f"{argv[0]}: valid. {len(config['models'])} model(s), {len(config['variants'])} variant(s) "
-          f"({len(grid.finetuned_models(config)) - len(config['models'])} fine-tuned), {len(config['tasks'])} task(s), "
-          f"{len(config['seeds'])} seed(s): {n_ft} fine-tuning runs.")
+          f"({len(grid.finetuned_models(config)) - len(config['models']) - n_controls} fine-tuned), {n_controls} "
+          f"control(s), {len(config['tasks'])} task(s), {len(config['seeds'])} seed(s): {n_ft} fine-tuning runs.")
+    print(design.describe(design.check(config)))
     return 0
 
 

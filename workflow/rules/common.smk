@@ -3,6 +3,7 @@
 
 import os
 import re
+import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -31,7 +32,8 @@ os.environ.update(cache_env())  # every cache stays under resources/.cache
 BASES = list(config["models"])
 VARIANTS = list(config["variants"])  # explicit ones and those generated from `sweeps`
 MODELS = BASES + VARIANTS
-FINETUNED = grid.finetuned_models(config)  # probe-only variants are left out
+FINETUNED = grid.finetuned_models(config)  # probe-only variants are left out; controls are in
+RANDOM_CONTROLS = [c for c, spec in grid.controls(config).items() if spec["kind"] == "random"]
 BUILT_VARIANTS = [v for v in VARIANTS if grid.is_materialized(config, v)]
 TASKS = config["tasks"]
 GLUE_TASKS = grid.glue_tasks(config)  # TASKS, plus the tasks a head is fitted on
@@ -53,6 +55,7 @@ wildcard_constraints:
     finetuned=_alternatives(FINETUNED),
     task=_alternatives(GLUE_TASKS),
     fit_base=_alternatives(FIT_BASES),
+    random_control=_alternatives(RANDOM_CONTROLS),
     seed=r"\d+",
     max_length=r"\d+",
 
@@ -68,6 +71,11 @@ def base_of(name):
 def finetune_params(task):
     """What changes a result (the rule's params); logging and checkpointing come from the config at run time."""
     return grid.finetune_params(config, task, runtime=False)
+
+
+def run_params(name, task):
+    """finetune_params of one fine-tuned model: a control's own settings on top."""
+    return grid.run_params(config, name, task, runtime=False)
 
 
 def probe_input(name):
@@ -119,3 +127,10 @@ def output_change_inputs(wildcards):
 def cells(pattern):
     """One path per fine-tuning cell: model x task x seed."""
     return expand(pattern, finetuned=FINETUNED, task=TASKS, seed=SEEDS)
+
+
+onstart:
+    # the design check, once per run on the main process (jobs re-read this file but run no onstart)
+    from layerlens import design
+
+    print(design.describe(design.check(config)), file=sys.stderr)
