@@ -38,3 +38,4 @@ rule all:
         expand("results/report/probe_{base}.{ext}", base=BASES, ext=["png", "pdf"]),
         rules.report_output_change.output if VARIANTS else [],
         rules.report_glue.output,
+        rules.report_expected_max.output,

@@ -122,9 +122,44 @@ rule report_glue:
     conda:
         REPORT_ENV
     params:
-        bases={m: base_of(m) for m in FINETUNED},
+        bases={m: grid.reference_of(config, m) for m in FINETUNED},
+        comparisons=grid.comparisons(config),
         tasks=TASKS,
         seeds=SEEDS,
         statistics=config["statistics"],
     script:
         "../scripts/report_glue.py"
+
+
+rule report_expected_max:
+    input:
+        metrics=cells("results/finetune/{finetuned}/{task}/seed{seed}/metrics.json"),
+    output:
+        csv=report(
+            "results/report/expected_max.csv",
+            caption="../report/expected_max.rst",
+            category="3. GLUE",
+            subcategory="tables",
+            labels={"table": "mean, median, expected max over seeds"},
+        ),
+        md="results/report/expected_max.md",
+        tex="results/report/expected_max.tex",
+        png=report(
+            "results/report/expected_max.png",
+            caption="../report/expected_max.rst",
+            category="3. GLUE",
+            subcategory="figures",
+            labels={"figure": "expected max over k seeds"},
+        ),
+        pdf="results/report/expected_max.pdf",
+    log:
+        "results/logs/report/expected_max.log",
+    benchmark:
+        "results/benchmarks/report/expected_max.tsv"
+    conda:
+        REPORT_ENV
+    params:
+        models=FINETUNED,
+        tasks=TASKS,
+    script:
+        "../scripts/report_expected_max.py"

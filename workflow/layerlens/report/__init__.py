@@ -7,7 +7,8 @@ One module per table or figure family, over one table writer and one figure defi
 - :mod:`.output_change`   the output-change table and figure
 - :mod:`.seeds`           GLUE scores per seed: which runs enter the statistics, the average, pairing by seed
 - :mod:`.glue`            the GLUE table (mean ± sd over seeds) and the deltas figure
-- :mod:`.significance`    variant against base: tests over seeds and over dev examples, Holm
+- :mod:`.significance`    variant against base and controls: tests over seeds (the headline) and over dev examples
+- :mod:`.expected_max`    mean, median and expected maximum over k seeds (Dodge et al.)
 - :mod:`.cost`            the cost table
 - :mod:`.tables`          the one table writer (CSV, Markdown, LaTeX through pandas' Styler) and cell formats
 - :mod:`.figures`         the one figure style and saver (PNG and PDF)
