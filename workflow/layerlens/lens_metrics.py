@@ -47,6 +47,9 @@ def calibration_error(confidence, hit, p: int = 2) -> tuple[float, int]:
     b nearly equal-mass bins (``numpy.array_split``'s sizes), for b = 1, 2, ... as long as the bins' accuracies
     rise strictly and none is 0 or 1; the last such b is used. The error is
     ``(sum_k n_k / n * |accuracy_k - mean confidence_k| ** p) ** (1 / p)``; ``p = 2`` as tuned-lens's default.
+    Positions of equal confidence (to 6 decimals; the masked mode's layer 0 gives many, equal up to float
+    rounding) are ordered misses first, so the bins, and the result, do not depend on the order the positions
+    come in or on the rounding of the batch they were computed in.
     NaN (0 bins) with fewer than two positions.
     """
     conf = np.asarray(confidence, dtype=np.float64)
@@ -54,7 +57,8 @@ def calibration_error(confidence, hit, p: int = 2) -> tuple[float, int]:
     n = conf.size
     if n < 2:
         return math.nan, 0
-    order = np.argsort(conf, kind="stable")
+    # by confidence (equal to 6 decimals: a tie), ties misses first, whatever order the positions came in
+    order = np.lexsort((hits, np.round(conf, 6)))
     conf, hits = conf[order], hits[order]
     sum_hits = np.concatenate([[0.0], np.cumsum(hits)])
     sum_conf = np.concatenate([[0.0], np.cumsum(conf)])
