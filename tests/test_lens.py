@@ -21,7 +21,7 @@ def test_random_masking_patterns():
     ids = list(range(100, 140))
     candidates = list(range(1, 39))  # position 0 and 39 are special
     spec = masking.Masking(seed=4)
-    shares, hits = [], []
+    shares = []
     for i in range(400):
         (p,) = masking.patterns(i, ids, candidates, spec, mask_id=4, vocab_size=500)
         assert p.sentence == i and p.scored and set(p.scored) <= set(candidates)

@@ -146,7 +146,7 @@ def plot_probe_family(probe: pd.DataFrame, base: str, variants: Sequence[str], p
                             ax.fill_between(x, t["top1_lo"], t["top1_hi"], color="black", alpha=0.15, linewidth=0)
                     elif reading == "head":
                         ax.plot(x, t[metric], "-" if many else ".--",
-                                color=colormaps["viridis"](i / max(1, len(shown) - 1)),
+                                color=colormaps["viridis"](0.85 * i / max(1, len(shown) - 1)),  # no pale yellow
                                 label=None if many else f"{model} ({depth} layers)", linewidth=1, alpha=0.8)
             ax.set_xlabel("relative depth (hidden layer / number of layers; 0 = embeddings)")
             ax.set_ylabel({"top1": "top-1 = target token", "agree_last": "agreement with the model's output"}.get(
