@@ -24,10 +24,11 @@ def encoder_only(mlm_dir, out):
     return out
 
 
-def own_top1(model_dir, tensors, sentences):
-    """Top-1 of the last layer, from AutoModelForMaskedLM's own forward with the head tensors loaded by hand."""
+def own_top1(model_dir, tensors, sentences, untied=False):
+    """Top-1 of the last layer, from AutoModelForMaskedLM's own forward with the head tensors loaded by hand
+    (``untied``: the decoder first gets a matrix of its own, which the head's tensors then fill)."""
     model = AutoModelForMaskedLM.from_pretrained(str(model_dir)).eval()
-    if any(k.endswith("decoder.weight") for k in tensors):  # an untied head: a decoder matrix of its own
+    if untied:
         out = model.get_output_embeddings()
         out.weight = torch.nn.Parameter(out.weight.detach().clone())
     result = model.load_state_dict(tensors, strict=False)
@@ -167,6 +168,12 @@ def test_every_family_fits_and_probes_without_its_head(family, tmp_path):
     table = probe.run_probe(enc, SENTENCES, bootstrap=0, head_dir=tmp_path / "head", embeddings=False)
     assert set(table["head"]) == {"fit-tied"} and table["agree_last"].iloc[-1] == 1.0
     assert table["top1"].iloc[-1] == pytest.approx(own_top1(enc, tensors, SENTENCES), abs=1e-12)
+    # untied: the decoder is the family's own vocabulary matrix, saved and read back
+    info = head.fit_head(enc, TRAIN, tmp_path / "untied", tie_decoder=False, **FAST)
+    untied = load_file(str(tmp_path / "untied" / head.HEAD_FILE))
+    assert len(untied) == len(tensors) + 1 and set(info["trained_tensors"]) == set(untied)
+    table = probe.run_probe(enc, SENTENCES, bootstrap=0, head_dir=tmp_path / "untied", embeddings=False)
+    assert table["top1"].iloc[-1] == pytest.approx(own_top1(enc, untied, SENTENCES, untied=True), abs=1e-12)
 
 
 def test_mlm_objective(bert_encoder, tmp_path):
@@ -267,7 +274,8 @@ def test_untied_decoder(bert_encoder, tmp_path):
     table = probe.run_probe(bert_encoder, SENTENCES, bootstrap=0, head_dir=tmp_path / "untied",
                             head_name="fit-untied", embeddings=False)
     assert set(table["head"]) == {"fit-untied"}
-    assert table["top1"].iloc[-1] == pytest.approx(own_top1(bert_encoder, tensors, SENTENCES), abs=1e-12)
+    assert table["top1"].iloc[-1] == pytest.approx(own_top1(bert_encoder, tensors, SENTENCES, untied=True),
+                                                   abs=1e-12)
 
 
 @pytest.mark.parametrize("tie", [True, False])

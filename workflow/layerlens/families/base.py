@@ -106,7 +106,7 @@ class FamilyAdapter:
     def token_embeddings(self, model: nn.Module) -> torch.Tensor | None:
         """The input embedding matrix (vocab, hidden_size) as the hidden states see it: the word embeddings, or
         ``None`` where they are narrower than the hidden states and the family names no map up (an override
-        gives it: ALBERT, DeBERTa-v2)."""
+        gives it: ALBERT, DeBERTa-v2, ELECTRA)."""
         weight = model.get_input_embeddings().weight
         return weight if weight.shape[-1] == model.config.hidden_size else None
 
