@@ -26,15 +26,33 @@ def good(tiny_bert, tiny_glue):
 def test_defaults_are_filled(good):
     cfg = llconfig.validate(copy.deepcopy(good))
     fit = cfg["probe"].pop("fit")
+    translators = cfg["probe"].pop("translators")
     assert cfg["probe"] == {"sentences": 1000, "max_length": 128, "batch_size": 32, "chunk_tokens": 2048,
-                            "bootstrap": 1000}
+                            "bootstrap": 1000, "mode": ["input"],
+                            "masking": {"scheme": "random", "probability": 0.15, "corruption": "mask",
+                                        "max_positions": 32, "seed": 0}}
     assert fit == {"tasks": None, "sentences": 6000, "steps": 150, "batch_size": 32, "learning_rate": 1e-3,
                    "weight_decay": 0.0, "seed": 0, "max_length": 128, "objective": "reconstruct",
-                   "mlm_probability": 0.15}
+                   "mlm_probability": 0.15, "tie_decoder": "both"}
+    assert translators == {"enabled": False, "sentences": 6000, "steps": 150, "batch_size": 32,
+                           "learning_rate": 1e-3, "weight_decay": 0.0, "seed": 0, "max_length": 128}
     assert cfg["models"]["tiny"]["probe"] == {"head": "pretrained"}
     assert cfg["finetune"]["learning_rate"] == 2e-5 and cfg["finetune"]["batch_size"] == 32
     assert cfg["finetune"]["per_task"] == {}
     assert cfg["models"]["tiny"]["revision"] == "main"
+
+
+def test_probe_modes_and_translators(good):
+    """`translators: true` is short for `{enabled: true}`; a mode or masking key the probe lacks is named."""
+
+    cfg = llconfig.validate({**copy.deepcopy(good), "probe": {"mode": "masked", "translators": True}})
+    assert cfg["probe"]["mode"] == "masked" and cfg["probe"]["translators"]["enabled"] is True
+    assert grid.translator_bases(cfg) == ["tiny"] and grid.head_names(cfg, "tiny") == ["pretrained"]
+    for probe, key in (({"mode": ["input", "hidden"]}, "probe.mode"),
+                       ({"masking": {"scheme": "all"}}, "probe.masking.scheme"),
+                       ({"fit": {"tie_decoder": "maybe"}}, "probe.fit.tie_decoder")):
+        with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+            llconfig.validate({**copy.deepcopy(good), "probe": probe})
 
 
 def test_per_task_overrides(good):

@@ -266,13 +266,18 @@ def check_latex(tex: str, tmp_path) -> None:
 
 
 def _probe_rows() -> pd.DataFrame:
+    """Both modes; the head reading and the identity control (a mode's rows: head rows, then control rows)."""
     rows = []
     for model, depth in (("base", 3), ("dup", 4)):
-        for layer in range(depth + 1):
-            rows.append({"model": model, "layer": layer, "source_layer": layer, "top1": 0.9 - 0.1 * layer,
-                         "top1_lo": 0.85 - 0.1 * layer, "top1_hi": 0.95 - 0.1 * layer, "top5": 0.95,
-                         "cross_entropy": 1.0 + layer, "agree_last": 0.5, "kl_last": 0.1, "n_tokens": 100,
-                         "n_sentences": 10, "head": "pretrained"})
+        for mode, shift in (("input", 0.0), ("masked", 0.5)):
+            for reading, head, scale in (("head", "pretrained", 1.0), ("embeddings", "none", 0.5)):
+                for layer in range(depth + 1):
+                    top1 = scale * (0.9 - 0.1 * layer) - shift * (reading == "head") * 0.5
+                    rows.append({"model": model, "mode": mode, "reading": reading, "head": head, "layer": layer,
+                                 "source_layer": layer, "top1": top1, "top1_lo": top1 - 0.05, "top1_hi": top1 + 0.05,
+                                 "top5": 0.95, "cross_entropy": 1.0 + layer, "entropy": 2.0, "mrr": 0.7,
+                                 "median_rank": 1.0, "ece": 0.1, "ece_bins": 3, "agree_last": 0.5, "kl_last": 0.1,
+                                 "n_tokens": 100 if mode == "input" else 15, "n_sentences": 10})
     return pd.DataFrame(rows)
 
 
@@ -287,8 +292,13 @@ def test_probe_report(tmp_path):
     probe_report.write_probe_report(probe, tmp_path / "probe.csv", tmp_path / "probe.md", tmp_path / "probe.tex")
     check_latex((tmp_path / "probe.tex").read_text(), tmp_path)
     md = (tmp_path / "probe.md").read_text()
-    assert re.search(r"\|\s*base\s*\|\s*0\.900\s*\|\s*0\.800\s*\|\s*0\.700\s*\|\s*0\.600\s*\|\s*\|", md)
-    assert len(pd.read_csv(tmp_path / "probe.csv")) == 9
+    input_part, masked_part = md.split("## masked mode")
+    row = r"\|\s*base · {}\s*\|\s*{}\s*\|\s*{}\s*\|\s*{}\s*\|\s*{}\s*\|\s*\|"
+    assert re.search(row.format("pretrained", "0.900", "0.800", "0.700", "0.600"), input_part)
+    assert re.search(row.format("embeddings", "0.450", "0.400", "0.350", "0.300"), input_part)
+    assert re.search(row.format("pretrained", "0.650", "0.550", "0.450", "0.350"), masked_part)
+    assert "Scored positions per model: base: 15, dup: 15." in masked_part
+    assert len(pd.read_csv(tmp_path / "probe.csv")) == 2 * 2 * (4 + 5)
     probe_report.plot_probe_family(probe, "base", ["dup"], tmp_path / "f.png")
     assert (tmp_path / "f.png").stat().st_size > 1000
 

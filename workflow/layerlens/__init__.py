@@ -9,9 +9,12 @@ One module per pipeline stage:
 - :mod:`layerlens.download`  models and GLUE into ``resources/``, with a manifest
 - :mod:`layerlens.layermap`  deeper / shallower variants by copying layers
 - :mod:`layerlens.sentences` the probe's sentences and a fitted head's held-apart text
-- :mod:`layerlens.forward`   a masked-LM model's hidden states at the input tokens, batch by batch
-- :mod:`layerlens.probe`     every hidden layer through the masked-LM head
-- :mod:`layerlens.head`      a fitted masked-LM head, for encoders that publish none
+- :mod:`layerlens.masking`   which positions the probe's masked mode hides, and BERT's corruption
+- :mod:`layerlens.forward`   a masked-LM model's hidden states at the scored tokens, batch by batch
+- :mod:`layerlens.lens_metrics` per-layer metrics of a reading (top-k, cross-entropy, entropy, rank, ECE, KL)
+- :mod:`layerlens.probe`     every hidden layer through the masked-LM head, in both modes, beside its controls
+- :mod:`layerlens.head`      a fitted masked-LM head (decoder tied or untied), for encoders that publish none
+- :mod:`layerlens.translators` per-layer affine translators before the head (a tuned lens for encoders)
 - :mod:`layerlens.output_change` a variant's final outputs against its base's
 - :mod:`layerlens.finetune`  GLUE fine-tuning with the HF Trainer
 - :mod:`layerlens.recipes`   named fine-tuning recipes (``finetune.preset``: run_glue, stable)

@@ -34,6 +34,9 @@ RESOURCES = Path("resources")
 def validate(config: dict, *, workdir: str | Path = ".") -> dict:
     """Validate ``config`` in place (defaults filled in) and return it. Raises :class:`ConfigError`."""
     apply_preset(config)  # a named fine-tuning recipe fills the keys the config leaves out, before the defaults
+    probe = config.get("probe")
+    if isinstance(probe, dict) and isinstance(probe.get("translators"), bool):  # `translators: true` is short
+        probe["translators"] = {"enabled": probe["translators"]}
     _validate_schema(config)
     _expand_sweeps(config, Path(workdir))
     _check_models(config, Path(workdir))

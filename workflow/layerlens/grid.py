@@ -28,14 +28,31 @@ def fit_bases(config: dict) -> list[str]:
     return [m for m in config["models"] if head_of(config, m) == "fit"]
 
 
+def fit_decoders(config: dict) -> list[str]:
+    """The fitted heads' decoders (``probe.fit.tie_decoder``): ``tied``, ``untied`` or both, the first being the one
+    output change reads."""
+    tie = config["probe"]["fit"]["tie_decoder"]
+    return {True: ["tied"], False: ["untied"]}.get(tie, ["tied", "untied"])
+
+
+def head_names(config: dict, name: str) -> list[str]:
+    """The heads the probe reads a model or variant with: ``pretrained``, or ``fit-tied`` / ``fit-untied``."""
+    return [f"fit-{d}" for d in fit_decoders(config)] if head_of(config, name) == "fit" else ["pretrained"]
+
+
+def translator_bases(config: dict) -> list[str]:
+    """The base models that get per-layer translators (``probe.translators.enabled``)."""
+    return list(config["models"]) if config["probe"]["translators"]["enabled"] else []
+
+
 def fit_tasks(config: dict) -> list[str]:
-    """The GLUE tasks whose train splits give the text a head is fitted on."""
+    """The GLUE tasks whose train splits give the text a head or translators are fitted on."""
     return list(config["probe"]["fit"]["tasks"] or config["tasks"])
 
 
 def glue_tasks(config: dict) -> list[str]:
-    """Every GLUE task the run needs: the configured tasks, then the fit tasks if any model fits a head."""
-    extra = fit_tasks(config) if fit_bases(config) else []
+    """Every GLUE task the run needs: the configured tasks, then the fit tasks if a head or translators are fitted."""
+    extra = fit_tasks(config) if fit_bases(config) or translator_bases(config) else []
     return list(dict.fromkeys(list(config["tasks"]) + extra))
 
 

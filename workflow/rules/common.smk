@@ -38,6 +38,7 @@ BUILT_VARIANTS = [v for v in VARIANTS if grid.is_materialized(config, v)]
 TASKS = config["tasks"]
 GLUE_TASKS = grid.glue_tasks(config)  # TASKS, plus the tasks a head is fitted on
 FIT_BASES = grid.fit_bases(config)  # base models probed with a fitted head
+TRANSLATOR_BASES = grid.translator_bases(config)  # base models with per-layer translators
 SEEDS = config["seeds"]
 TORCH_ENV = "../../envs/torch.yaml"
 REPORT_ENV = "../../envs/report.yaml"
@@ -56,6 +57,8 @@ wildcard_constraints:
     task=_alternatives(GLUE_TASKS),
     fit_base=_alternatives(FIT_BASES),
     random_control=_alternatives(RANDOM_CONTROLS),
+    translator_base=_alternatives(TRANSLATOR_BASES),
+    decoder="tied|untied",
     seed=r"\d+",
     max_length=r"\d+",
 
@@ -93,9 +96,27 @@ def tokenized_dir(model, task):
     return f"resources/tokenized/{base_of(model)}/{task}-len{length}"
 
 
+def head_dirs(name):
+    """The fitted heads a model or variant is probed with (its base's), by head name (fit-tied, fit-untied); none
+    for a pretrained head."""
+    if grid.head_of(config, name) != "fit":
+        return {}
+    return {f"fit-{d}": f"resources/heads/{base_of(name)}/{d}" for d in grid.fit_decoders(config)}
+
+
 def head_dir(name):
-    """The fitted head a model or variant is probed with (its base's), or None for a pretrained head."""
-    return f"resources/heads/{base_of(name)}" if grid.head_of(config, name) == "fit" else None
+    """The fitted head output change reads a model with (the first of `probe.fit.tie_decoder`), or None."""
+    return next(iter(head_dirs(name).values()), None)
+
+
+def input_name(head):
+    """A head's name as a rule input's name (fit-tied -> fit_tied)."""
+    return head.replace("-", "_")
+
+
+def translator_heads(wildcards):
+    """The heads the translators of a base are fitted for: each fitted head's folder, as named inputs."""
+    return {input_name(k): v for k, v in head_dirs(wildcards.translator_base).items()}
 
 
 def glue_tsv_inputs(wildcards):
@@ -109,8 +130,9 @@ def glue_tsv_inputs(wildcards):
 def probe_inputs(wildcards):
     """The model folder a probe reads (its base's, for a probe-only variant), its sentences, its fitted head."""
     inputs = {"model": probe_input(wildcards.model), "sentences": "results/probe/sentences.tsv"}
-    if head_dir(wildcards.model):
-        inputs["head"] = head_dir(wildcards.model)
+    inputs.update({input_name(k): v for k, v in head_dirs(wildcards.model).items()})
+    if wildcards.model in TRANSLATOR_BASES:
+        inputs["translators"] = f"resources/translators/{wildcards.model}"
     return inputs
 
 

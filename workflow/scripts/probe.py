@@ -10,8 +10,9 @@ with job(snakemake):  # noqa: F821
     from layerlens.report import plot_probe
 
     smk = snakemake  # noqa: F821
+    # fitted heads (models with `probe: {head: fit}`): one input per decoder, fit_tied / fit_untied
+    heads = {name: smk.input[name.replace("-", "_")] for name in smk.params.heads} or None
     table = probe_to_file(smk.input.model, smk.input.sentences, smk.output.csv, model_name=smk.wildcards.model,
                           settings=smk.params.probe, seed=smk.params.seed, variant=smk.params.variant,
-                          base_name=smk.params.base,
-                          head_dir=smk.input.get("head"))  # a fitted head, for models with `probe: {head: fit}`
+                          base_name=smk.params.base, heads=heads, translator_dir=smk.input.get("translators"))
     plot_probe(table, smk.output.png)

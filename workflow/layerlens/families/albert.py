@@ -11,7 +11,8 @@ provenance says so. What ALBERT cannot express is refused:
   (the group of a position follows from the new depth, not from the map).
 
 Post-LN. Embeddings are ``embedding_size`` wide and mapped up by ``encoder.embedding_hidden_mapping_in``;
-layer 0 of the probe is that mapped output (the first layer's input). With ``inner_group_num > 1`` one
+layer 0 of the probe is that mapped output (the first layer's input), and the identity reading's decoder is the
+word embeddings under the same map. With ``inner_group_num > 1`` one
 "layer" is a whole group of inner layers; only each group's output is a hidden state here.
 Head: ``predictions`` = dense (to ``embedding_size``), activation, LayerNorm, ``decoder`` (tied to the word
 embeddings) plus bias.
@@ -81,3 +82,7 @@ class AlbertAdapter(FamilyAdapter):
 
     def mlm_logits(self, model, hidden):
         return model.predictions(hidden)
+
+    def token_embeddings(self, model):
+        # the word embeddings mapped up to hidden_size by the map the encoder applies to the embedding output
+        return model.albert.encoder.embedding_hidden_mapping_in(model.get_input_embeddings().weight)

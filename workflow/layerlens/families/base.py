@@ -10,7 +10,9 @@ A stage module (probe, layer map, fine-tune) never looks at ``model_type``; it a
   masked-LM head turns a hidden state into vocabulary logits (``mlm_logits``), including a final norm where
   the architecture has one before its head;
 - which checkpoint tensors make up that head (``head_prefixes``), to tell a checkpoint that ships one from one
-  that does not, and which parameters a fitted head trains (``is_head_key``).
+  that does not, and which parameters a fitted head trains (``is_head_key``);
+- each vocabulary token's input embedding in the space of the hidden states (``token_embeddings``): the decoder
+  of the probe's identity reading.
 """
 
 from __future__ import annotations
@@ -107,6 +109,13 @@ class FamilyAdapter:
     def mlm_logits(self, model: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
         """The model's full masked-LM head applied to hidden states ``(..., hidden_size)``."""
         raise NotImplementedError
+
+    def token_embeddings(self, model: nn.Module) -> torch.Tensor | None:
+        """The input embedding matrix (vocab, hidden_size) as the hidden states see it: the word embeddings, or
+        ``None`` where they are narrower than the hidden states and the family names no map up (an override
+        gives it: ALBERT, DeBERTa-v2, ELECTRA)."""
+        weight = model.get_input_embeddings().weight
+        return weight if weight.shape[-1] == model.config.hidden_size else None
 
 
 def tensor_copy(t: torch.Tensor) -> torch.Tensor:
