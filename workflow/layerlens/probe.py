@@ -41,6 +41,7 @@ from .io import atomic_path
 from .layermap import config_layers, source_layers
 from .manifest import verify
 from .sentences import read_sentences
+from .similarity import Similarity, write_similarity
 from .stats import bootstrap_ratio_ci
 
 COLUMNS = ["model", "layer", "source_layer", "top1", "top1_lo", "top1_hi", "top5", "cross_entropy",
@@ -50,14 +51,16 @@ COLUMNS = ["model", "layer", "source_layer", "top1", "top1_lo", "top1_hi", "top5
 def run_probe(model_dir: str | Path, sentences: Sequence[str], *, model_name: str = "", max_length: int = 128,
               batch_size: int = 32, chunk_tokens: int = 2048, bootstrap: int = 1000, seed: int = 0,
               examples: Sequence[Hashable] | None = None, layers: Sequence[int] | None = None,
-              device: str | None = None, head_dir: str | Path | None = None, model=None) -> pd.DataFrame:
+              device: str | None = None, head_dir: str | Path | None = None, model=None,
+              also: Sequence = ()) -> pd.DataFrame:
     """Probe every layer of the model in ``model_dir`` on ``sentences``; one row per layer.
 
     The head is the checkpoint's own (``head`` column: ``pretrained``) or, with ``head_dir``, a fitted one
     (``fit``). ``examples`` names the example each sentence comes from, e.g. (task, idx): the bootstrap
     resamples examples (default: each sentence is its own). With ``layers``, the probed model is the variant
     of ``model_dir`` under that layer map, built in memory. ``model``: the model to probe, already loaded (by
-    :func:`layerlens.forward.load_mlm`)."""
+    :func:`layerlens.forward.load_mlm`). ``also``: more consumers of the same forward pass, each given every
+    chunk (``add(chunk)``), e.g. :class:`layerlens.similarity.Similarity`."""
     import torch
     from transformers import AutoTokenizer
 
@@ -75,6 +78,8 @@ def run_probe(model_dir: str | Path, sentences: Sequence[str], *, model_name: st
             if acc is None:
                 acc = _Accumulators(len(chunk.states[0]), len(sentences))
             _score_chunk(model, adapter, chunk, acc)
+            for consumer in also:
+                consumer.add(chunk)
     if acc is None:
         raise InputError(model_dir, "nothing to probe: no sentences, or none with a token besides special ones "
                                     "and [UNK]")
@@ -153,14 +158,15 @@ def _source_layers(model_dir, layers: Sequence[int] | None, n_hidden: int) -> li
 
 
 def probe_to_file(model_dir, sentences_tsv, out_csv, *, model_name: str, settings: dict, seed: int = 0,
-                  variant: dict | None = None, base_name: str = "",
-                  head_dir: str | Path | None = None) -> pd.DataFrame:
+                  variant: dict | None = None, base_name: str = "", head_dir: str | Path | None = None,
+                  similarity_csv: str | Path | None = None, cka: bool = True) -> pd.DataFrame:
     """The probe rule: verify the model (and fitted head) folders, probe, write the CSV. ``seed`` seeds the
     bootstrap (``statistics.seed``), which resamples the examples of the sentence table (task, idx).
 
     With ``variant`` (a probe-only variant's config entry), ``model_dir`` is its base and the variant is built
     in memory from it; nothing is written but the CSV. With ``head_dir``, every layer goes through that fitted
-    head instead of the model's own.
+    head instead of the model's own. With ``similarity_csv``, the same forward pass also measures the layer
+    similarity (:mod:`layerlens.similarity`; ``cka``: with the CKA matrix) and writes it there.
     """
     verify(model_dir)
     if head_dir is not None:
@@ -168,11 +174,15 @@ def probe_to_file(model_dir, sentences_tsv, out_csv, *, model_name: str, setting
     sentences = read_sentences(sentences_tsv)
     layers = None if variant is None else config_layers(model_dir, variant, base_name=base_name,
                                                         variant_name=model_name)
-    table = run_probe(model_dir, sentences["sentence"].tolist(), layers=layers,
-                      examples=list(zip(sentences["task"], sentences["idx"])), model_name=model_name,
-                      max_length=settings["max_length"], batch_size=settings["batch_size"],
+    examples = list(zip(sentences["task"], sentences["idx"]))
+    similarity = Similarity(len(sentences), cka=cka) if similarity_csv is not None else None
+    table = run_probe(model_dir, sentences["sentence"].tolist(), layers=layers, examples=examples,
+                      model_name=model_name, max_length=settings["max_length"], batch_size=settings["batch_size"],
                       chunk_tokens=settings["chunk_tokens"], bootstrap=settings["bootstrap"], seed=seed,
-                      head_dir=head_dir)
+                      head_dir=head_dir, also=() if similarity is None else [similarity])
     with atomic_path(out_csv) as tmp:
         table.to_csv(tmp, index=False)
+    if similarity is not None:
+        write_similarity(similarity.table(model_name, bootstrap=settings["bootstrap"], seed=seed,
+                                          clusters=examples), similarity_csv)
     return table
