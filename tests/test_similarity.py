@@ -94,3 +94,30 @@ def test_the_probe_rule_writes_the_similarity_with_intervals_over_examples(tiny_
     assert single["cka"].notna().all() and pairs["cka"].isna().all()
     assert set(single["model"]) == {"tiny"}
 
+
+def test_report_tables_and_figure(tiny_bert, direct, tmp_path):
+    """The report's per-layer rows are the table's n_layers = 1 rows; its most similar block of each size is the
+    argmin computed here; Gromov's matrix puts block (l, n) at row l, column n - 1."""
+    from layerlens.report import similarity as report
+
+    sim = similarity.Similarity(len(SENTENCES))
+    probe.run_probe(tiny_bert, SENTENCES, bootstrap=0, device="cpu", also=[sim])
+    table = sim.table("tiny", bootstrap=100)
+    layers = report.layer_table(table)
+    assert list(layers.index) == [0, 1, 2]
+    assert layers["cos(in, out)"].tolist() == [f"{v:.3f}" for v in table.query("n_layers == 1")["cos"]]
+    states = np.concatenate(direct, axis=1)
+    unit = states / np.linalg.norm(states, axis=-1, keepdims=True)
+    blocks = report.block_table(table)
+    for n in (1, 2, 3):
+        dist = [np.mean(np.arccos(np.clip(np.sum(unit[a] * unit[a + n], -1), -1, 1))) for a in range(4 - n)]
+        expected = table.query(f"n_layers == {n}")["layers"].iloc[int(np.argmin(dist))]
+        assert blocks.loc[n, "most similar block"] == expected
+    matrix = report.angular_matrix(table)
+    assert matrix.shape == (3, 3) and np.isnan(matrix[2, 1]) and np.isnan(matrix[1, 2])
+    assert matrix[1, 1] == table.query("from_state == 1 and to_state == 3")["angular"].item()
+    report.write_similarity_report(table, tmp_path / "s.csv", tmp_path / "s.md", tmp_path / "s.tex")
+    assert "## tiny (3 layers" in (tmp_path / "s.md").read_text()
+    assert "tab:similarity" in (tmp_path / "s.tex").read_text()
+    report.plot_similarity(table, [tmp_path / "s.png", tmp_path / "s.pdf"])
+    assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG" and (tmp_path / "s.pdf").read_bytes()[:4] == b"%PDF"

@@ -8,9 +8,12 @@ One module per pipeline stage:
 - :mod:`layerlens.grid`      the models, tasks and settings a validated config describes
 - :mod:`layerlens.download`  models and GLUE into ``resources/``, with a manifest
 - :mod:`layerlens.layermap`  deeper / shallower variants by copying layers
+- :mod:`layerlens.sweeps`    families of variants from one config entry: depth, layer order, chosen by similarity
+- :mod:`layerlens.dedup`     variants that are the same model as another, run once
 - :mod:`layerlens.sentences` the probe's sentences and a fitted head's held-apart text
 - :mod:`layerlens.forward`   a masked-LM model's hidden states at the input tokens, batch by batch
 - :mod:`layerlens.probe`     every hidden layer through the masked-LM head
+- :mod:`layerlens.similarity` layer similarity (cosine, Block Influence, angular distance, linear CKA), same pass
 - :mod:`layerlens.head`      a fitted masked-LM head, for encoders that publish none
 - :mod:`layerlens.output_change` a variant's final outputs against its base's
 - :mod:`layerlens.finetune`  GLUE fine-tuning with the HF Trainer

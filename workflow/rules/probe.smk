@@ -58,6 +58,7 @@ rule probe:
             subcategory="per model",
             labels={"model": "{model}", "figure": "per-layer probe"},
         ),
+        similarity="results/similarity/{model}.csv",  # from the same forward pass (layerlens.similarity)
     log:
         "results/logs/probe/{model}.log",
     benchmark:
@@ -73,6 +74,7 @@ rule probe:
         seed=config["statistics"]["seed"],  # of the bootstrap over examples
         variant=lambda wc: virtual_spec(wc.model),
         base=lambda wc: base_of(wc.model),
+        similarity=config["similarity"],
     script:
         "../scripts/probe.py"
 

@@ -1,4 +1,5 @@
-"""Rule probe: every hidden layer of one model through its MLM head -> results/probe/{model}.csv and .png."""
+"""Rule probe: every hidden layer of one model through its MLM head -> results/probe/{model}.csv and .png; the
+layer similarity from the same forward pass -> results/similarity/{model}.csv."""
 import os
 import sys
 
@@ -8,10 +9,13 @@ from layerlens.runtime import job  # noqa: E402
 with job(snakemake):  # noqa: F821
     from layerlens.probe import probe_to_file
     from layerlens.report import plot_probe
+    from layerlens.sweeps import with_selected_layers
 
     smk = snakemake  # noqa: F821
+    variant = with_selected_layers(smk.params.variant, smk.input.get("selected"))  # layers chosen by similarity
     table = probe_to_file(smk.input.model, smk.input.sentences, smk.output.csv, model_name=smk.wildcards.model,
-                          settings=smk.params.probe, seed=smk.params.seed, variant=smk.params.variant,
+                          settings=smk.params.probe, seed=smk.params.seed, variant=variant,
                           base_name=smk.params.base,
-                          head_dir=smk.input.get("head"))  # a fitted head, for models with `probe: {head: fit}`
+                          head_dir=smk.input.get("head"),  # a fitted head, for models with `probe: {head: fit}`
+                          similarity_csv=smk.output.similarity, cka=smk.params.similarity["cka"])
     plot_probe(table, smk.output.png)
