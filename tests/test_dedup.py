@@ -148,3 +148,15 @@ def test_the_variants_table_says_which_are_one_model(cfg, albert, tmp_path):
     variants.write_variants_report(table.reset_index(), tmp_path / "v.csv", tmp_path / "v.md", tmp_path / "v.tex")
     assert "3 of 5 variant(s) are the same model as another" in (tmp_path / "v.md").read_text()
     assert "al-midrep0-2" in (tmp_path / "v.tex").read_text().replace("\\_", "_")
+
+
+def test_a_variant_with_another_option_is_another_experiment(cfg):
+    """Only the layer map is compared: an entry with an option of its own (any key besides the map's, finetune
+    and same_as) is not the same experiment as one with the same map."""
+    from layerlens import dedup
+
+    cfg["variants"] = {"a": {"base": "tiny", "duplicate": [2]}, "b": {"base": "tiny", "layers": "0-2,2"}}
+    found = dedup.mark_identical(cfg, {"tiny": (3, None)})  # family unknown (before a download): equal maps only
+    assert found == [("b", "a", "the same layer map")]
+    cfg["variants"]["b"]["init"] = "fresh"  # an option of another kind of variant
+    assert dedup.mark_identical(cfg, {"tiny": (3, None)}) == [] and "same_as" not in cfg["variants"]["b"]

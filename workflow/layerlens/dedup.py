@@ -16,6 +16,9 @@ probed and fine-tuned once; the provenance of a built variant lists its aliases,
 and the report's variants table say which names are one model and why. A variant identical to its base is not
 run at all: its results are the base's.
 
+Only the layer map is compared: two entries that differ in any other option a variant takes (anything but how the
+map is written, ``finetune`` and ``same_as``: :func:`options`) are different experiments, even on one map.
+
 The family's rules need the base's config.json (a local folder, or a model already downloaded); before a Hub model
 is downloaded only equal layer maps are found. Variants whose layers are chosen from the base's similarity
 (``select``) are compared at report time, once their maps are chosen (:func:`identical_to`,
@@ -24,9 +27,19 @@ is downloaded only equal layer maps are found. Variants whose layers are chosen 
 
 from __future__ import annotations
 
+import json
 from typing import Sequence
 
 from .layermap import resolve_layers
+
+#: the keys of a variant entry that say which layer map it has, or that do not change the model it is
+MAP_KEYS = frozenset({"base", "layers", "duplicate", "remove", "select", "finetune", "same_as"})
+
+
+def options(spec: dict) -> str:
+    """Everything else a variant entry sets, canonically (variants identical in their maps but not in these are
+    different experiments)."""
+    return json.dumps({k: v for k, v in spec.items() if k not in MAP_KEYS}, sort_keys=True)
 
 
 def mark_identical(config: dict, bases: dict) -> list[tuple[str, str, str]]:
@@ -47,7 +60,7 @@ def mark_identical(config: dict, bases: dict) -> list[tuple[str, str, str]]:
             if name != base:
                 raw[name] = resolve_layers(variants[name], depth)
             key = adapter.effective_layers(model_config, raw[name]) if adapter else tuple(raw[name])
-            groups.setdefault(key, []).append(name)
+            groups.setdefault((key, options(variants.get(name, {}))), []).append(name)
         for members in groups.values():
             canonical = members[0] if members[0] == base else next(
                 (m for m in members if variants[m].get("finetune", True)), members[0])

@@ -99,12 +99,13 @@ class Similarity:
         if not self.cka:
             return out
         n = float(self.tokens.sum())
-        centred = {}
+
+        def centred_norm(p, a, b):  # ||Xc_a^T Xc_b||_F, one hidden x hidden matrix at a time
+            return float((self.cross[p] - self.sums[a][:, None] * self.sums[b][None, :] / n).norm())
+
+        norm = {a: centred_norm(p, a, b) for p, (a, b) in enumerate(self.upper) if a == b}
         for p, (a, b) in enumerate(self.upper):
-            centred[a, b] = self.cross[p] - self.sums[a][:, None] * self.sums[b][None, :] / n  # Xc_a^T Xc_b
-        norm = {a: float(centred[a, a].norm()) for a in range(S)}
-        for (a, b), c in centred.items():
-            out[a, b] = out[b, a] = float(c.norm()) ** 2 / (norm[a] * norm[b])
+            out[a, b] = out[b, a] = centred_norm(p, a, b) ** 2 / (norm[a] * norm[b])
         return out
 
     def table(self, model_name: str = "", *, bootstrap: int = 1000, seed: int = 0,

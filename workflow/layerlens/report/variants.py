@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..dedup import identical_to, reason
+from ..dedup import identical_to, options, reason
 from ..families import adapter_for_dir, read_model_config
 from ..io import read_json, write_text
 from ..layermap import describe, format_layers, resolve_layers
@@ -41,7 +41,9 @@ def variants_table(variants: dict, selected_json: dict, base_dirs: dict) -> pd.D
             what = (f"{sel['k']} layer(s) of lowest Block Influence" if sel["by"] == "block_influence" else
                     f"the block of {sel['k']} layer(s) of smallest angular distance")
             chosen_by = f"{sel['action']} {what}: {format_layers(rec['chosen'])}"
-            same = identical_to(adapter, config, layers[name], base, run.get(base, {}))
+            alike = {v: m for v, m in run.get(base, {}).items() if options(variants[v]) == options(spec)}
+            same = identical_to(adapter, config, layers[name], base, alike)
+            same = None if same == base and options(spec) != options({}) else same
         if same is None:
             run.setdefault(base, {})[name] = layers[name]
         other = list(range(depth)) if same == base else layers.get(same)
