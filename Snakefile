@@ -37,5 +37,8 @@ rule all:
         rules.report_probe.output,
         expand("results/report/probe_{base}.{ext}", base=BASES, ext=["png", "pdf"]),
         rules.report_output_change.output if VARIANTS else [],
+        rules.report_similarity.output,
+        expand("results/report/similarity_{base}.{ext}", base=BASES, ext=["png", "pdf"]),
+        rules.report_variants.output if config["variants"] else [],
         rules.report_glue.output,
         rules.report_expected_max.output,

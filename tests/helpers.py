@@ -353,3 +353,21 @@ def write_sentence_table(path: Path, sentences: list[str], *, pairs: bool = Fals
                             "column": ["sentence1", "sentence2"][:k] * len(sentences),
                             "sentence": [s for s in sentences for _ in range(k)]}), path)
     return path
+
+
+def kept_states(model_dir, sentences):
+    """Per sentence: every hidden state at the tokens the probe scores (not special, not [UNK]), float64."""
+    import numpy as np
+    import torch
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(model_dir))
+    model = AutoModelForMaskedLM.from_pretrained(str(model_dir)).eval()
+    out = []
+    with torch.no_grad():
+        for s in sentences:
+            enc = tok(s, return_tensors="pt", return_special_tokens_mask=True)
+            keep = (enc.pop("special_tokens_mask")[0] == 0) & (enc["input_ids"][0] != tok.unk_token_id)
+            hidden = model(**enc, output_hidden_states=True).hidden_states
+            out.append(np.stack([h[0][keep].double().numpy() for h in hidden]))  # (states, tokens, hidden)
+    return out

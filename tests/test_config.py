@@ -82,8 +82,6 @@ BAD = {
                                "variants.d", "layer 7 is out of range"),
     "bad layer syntax": (lambda c: c["variants"]["tiny-dup"].update(layers="0-2,x"), "variants.tiny-dup.layers",
                          "cannot parse 'x'"),
-    "backwards range": (lambda c: c["variants"]["tiny-dup"].update(layers="2-0"), "variants.tiny-dup.layers",
-                        "runs backwards"),
     "variant base is not a model": (lambda c: c["variants"]["tiny-dup"].update(base="bert"),
                                     "variants.tiny-dup.base", "is not a model under `models`"),
     "variant named like a model": (lambda c: c["variants"].update({"tiny": {"base": "tiny", "layers": "0"}}),

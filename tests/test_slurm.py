@@ -105,7 +105,7 @@ def test_the_slurm_profile_groups_the_short_jobs_of_the_shipped_config(tmp_path)
     assert sorted(set(single)) == ["finetune", "output_change", "probe"]
     n_variants = len(cfg["variants"])
     assert len(single) == n_models * len(cfg["tasks"]) * len(cfg["seeds"]) + n_models + n_variants == 55
-    # prep: 3 layer maps + 4 tokenizations + the probe sentences, at most 4 per group job; report: 4 jobs
+    # prep: 3 layer maps + 4 tokenizations + the probe sentences, at most 4 per group job; report: 7 jobs
     assert sorted(groups) == ["prep", "prep", "report"]
     assert len(single) + len(groups) == 58
 
@@ -128,11 +128,13 @@ def test_workflow_through_slurm(tmp_path, tiny_glue, slurm_node):
     logdirs = sorted({Path(p).relative_to(tmp_path / ".snakemake" / "slurm_logs").parts[0]
                       for p in submitted.values()})
     assert logdirs == ["group_prep_build_variant_probe_sentences_tokenize",
-                       "group_report_probe_family_figure_report_glue_report_output_change_report_probe",
+                       "group_report_probe_family_figure_report_glue_report_output_change_report_probe_"
+                       "report_similarity_report_variants_similarity_figure",
                        "rule_finetune", "rule_output_change", "rule_probe"]
     # 1 prep group (1 build_variant + 2 tokenize + probe_sentences) + 5 probes (base, the fine-tuned variant,
     # 3 probe-only variants) + 4 output changes + 8 finetunes + 1 report group (report_probe,
-    # probe_family_figure, report_output_change, report_glue); 26 jobs without the groups
+    # probe_family_figure, report_output_change, report_glue, report_similarity, similarity_figure,
+    # report_variants); 29 jobs without the groups
     assert len(submitted) == 19, submitted
     for jobid, path in submitted.items():
         assert Path(path).is_file() and "Finished jobid" in Path(path).read_text(), path

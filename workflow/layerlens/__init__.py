@@ -8,11 +8,14 @@ One module per pipeline stage:
 - :mod:`layerlens.grid`      the models, tasks and settings a validated config describes
 - :mod:`layerlens.download`  models and GLUE into ``resources/``, with a manifest
 - :mod:`layerlens.layermap`  deeper / shallower variants by copying layers
+- :mod:`layerlens.sweeps`    families of variants from one config entry: depth, layer order, chosen by similarity
+- :mod:`layerlens.dedup`     variants that are the same model as another, run once
 - :mod:`layerlens.sentences` the probe's sentences and a fitted head's held-apart text
 - :mod:`layerlens.masking`   which positions the probe's masked mode hides, and BERT's corruption
 - :mod:`layerlens.forward`   a masked-LM model's hidden states at the scored tokens, batch by batch
 - :mod:`layerlens.lens_metrics` per-layer metrics of a reading (top-k, cross-entropy, entropy, rank, ECE, KL)
 - :mod:`layerlens.probe`     every hidden layer through the masked-LM head, in both modes, beside its controls
+- :mod:`layerlens.similarity` layer similarity (cosine, Block Influence, angular distance, linear CKA), same pass
 - :mod:`layerlens.head`      a fitted masked-LM head (decoder tied or untied), for encoders that publish none
 - :mod:`layerlens.translators` per-layer affine translators before the head (a tuned lens for encoders)
 - :mod:`layerlens.output_change` a variant's final outputs against its base's

@@ -56,14 +56,31 @@ def glue_tasks(config: dict) -> list[str]:
     return list(dict.fromkeys(list(config["tasks"]) + extra))
 
 
+def same_as(config: dict, name: str) -> str | None:
+    """The model a variant is identical to (set by the config check, :mod:`layerlens.dedup`), or None."""
+    return config.get("variants", {}).get(name, {}).get("same_as")
+
+
+def planned_variants(config: dict) -> list[str]:
+    """The variants that are experiments of their own: every variant but those identical to another model."""
+    return [v for v, spec in config.get("variants", {}).items() if "same_as" not in spec]
+
+
 def variants_of(config: dict, base: str) -> list[str]:
-    return [v for v, spec in config.get("variants", {}).items() if spec["base"] == base]
+    """The planned variants of a base."""
+    return [v for v in planned_variants(config) if config["variants"][v]["base"] == base]
+
+
+def selected_variants(config: dict) -> list[str]:
+    """The planned variants whose layers are chosen from their base's similarity (``select``)."""
+    return [v for v in planned_variants(config) if "select" in config["variants"][v]]
 
 
 def finetuned_models(config: dict) -> list[str]:
-    """Base models, the variants that are fine-tuned (not probe-only), and the controls of :func:`controls`."""
-    return list(config["models"]) + [v for v, s in config.get("variants", {}).items() if s.get("finetune", True)] \
-        + list(controls(config))
+    """Base models, the planned variants that are fine-tuned (not probe-only), and the controls of
+    :func:`controls`."""
+    variants = [v for v in planned_variants(config) if config["variants"][v].get("finetune", True)]
+    return list(config["models"]) + variants + list(controls(config))
 
 
 def is_materialized(config: dict, name: str) -> bool:

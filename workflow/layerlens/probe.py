@@ -55,6 +55,7 @@ from .lens_metrics import METRIC_COLUMNS, LayerScores
 from .manifest import verify
 from .masking import Masking
 from .sentences import read_sentences
+from .similarity import Similarity, write_similarity
 from .translators import load_translators
 
 MODES = ("input", "masked")
@@ -67,7 +68,7 @@ def run_probe(model_dir: str | Path, sentences: Sequence[str], *, model_name: st
               examples: Sequence[Hashable] | None = None, layers: Sequence[int] | None = None,
               device: str | None = None, head_dir: str | Path | None = None, head_name: str | None = None,
               modes: Sequence[str] = ("input",), masking: Masking | dict | None = None, embeddings: bool = True,
-              translator_dir: str | Path | None = None, model=None) -> pd.DataFrame:
+              translator_dir: str | Path | None = None, model=None, also: Sequence = ()) -> pd.DataFrame:
     """Probe every layer of the model in ``model_dir`` on ``sentences``; one row per mode, reading and layer.
 
     The head is the checkpoint's own (``head`` column: ``pretrained``) or, with ``head_dir``, a fitted one (named
@@ -77,7 +78,9 @@ def run_probe(model_dir: str | Path, sentences: Sequence[str], *, model_name: st
     ``examples`` names the example each sentence comes from, e.g. (task, idx): the bootstrap resamples examples
     (default: each sentence is its own). With ``layers``, the probed model is the variant of ``model_dir`` under
     that layer map, built in memory. ``model``: the model to probe, already loaded (by
-    :func:`layerlens.forward.load_mlm`)."""
+    :func:`layerlens.forward.load_mlm`). ``also``: more consumers of the same forward pass on the unmasked input,
+    each given every chunk (``add(chunk)``), e.g. :class:`layerlens.similarity.Similarity`; without ``input``
+    among the modes, one unmasked pass runs for them alone."""
     import torch
     from transformers import AutoTokenizer
 
@@ -93,16 +96,22 @@ def run_probe(model_dir: str | Path, sentences: Sequence[str], *, model_name: st
         adapter = adapter_for_dir(model_dir)
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     tables = []
-    for mode in modes:
+    passes = list(modes) + (["input"] if also and "input" not in modes else [])
+    for mode in passes:
+        scored = mode in modes
         encoded = Encoded(tokenizer, sentences, max_length,
                           masking=(masking or Masking()) if mode == "masked" else None)
-        translators = None if translator_dir is None else load_translators(translator_dir, head_name, mode,
-                                                                           device=device)
+        translators = None if translator_dir is None or not scored else load_translators(
+            translator_dir, head_name, mode, device=device)
         readings = _Readings(model, adapter, len(sentences), embeddings=embeddings, translators=translators)
+        consumers = ([readings] if scored else []) + ([c.add for c in also] if mode == "input" else [])
         with torch.inference_mode():
             for chunk in encoded.chunks([(model, adapter)], batch_size=batch_size, chunk_tokens=chunk_tokens,
                                         device=device, desc=f"probe {model_name} ({mode})"):
-                readings(chunk)  # more consumers of the same chunks can sit beside it
+                for consume in consumers:
+                    consume(chunk)
+        if not scored:
+            continue
         if not readings.scores:
             raise InputError(model_dir, "nothing to probe: no sentences, or none with a token besides special "
                                         "ones and [UNK]")
@@ -161,7 +170,8 @@ def _source_layers(model_dir, layers: Sequence[int] | None, n_hidden: int) -> li
 
 def probe_to_file(model_dir, sentences_tsv, out_csv, *, model_name: str, settings: dict, seed: int = 0,
                   variant: dict | None = None, base_name: str = "", heads: dict[str, str | Path] | None = None,
-                  translator_dir: str | Path | None = None) -> pd.DataFrame:
+                  translator_dir: str | Path | None = None, similarity_csv: str | Path | None = None,
+                  cka: bool = True) -> pd.DataFrame:
     """The probe rule: verify the model (and fitted heads, translators) folders, probe, write the CSV. ``seed``
     seeds the bootstrap (``statistics.seed``), which resamples the examples of the sentence table (task, idx).
     ``settings``: the ``probe`` config (``mode``, ``masking``, sizes).
@@ -169,7 +179,9 @@ def probe_to_file(model_dir, sentences_tsv, out_csv, *, model_name: str, setting
     With ``variant`` (a probe-only variant's config entry), ``model_dir`` is its base and the variant is built
     in memory from it; nothing is written but the CSV. ``heads`` (name -> folder: ``fit-tied``, ``fit-untied``)
     reads every layer through each of those fitted heads instead of the model's own; the identity reading is
-    added once. ``translator_dir``: the translated reading too, for each head.
+    added once. ``translator_dir``: the translated reading too, for each head. With ``similarity_csv``, the same
+    (unmasked) forward pass also measures the layer similarity (:mod:`layerlens.similarity`; ``cka``: with the
+    CKA matrix) and writes it there.
     """
     verify(model_dir)
     for folder in [*(heads or {}).values(), translator_dir]:
@@ -178,18 +190,22 @@ def probe_to_file(model_dir, sentences_tsv, out_csv, *, model_name: str, setting
     sentences = read_sentences(sentences_tsv)
     layers = None if variant is None else config_layers(model_dir, variant, base_name=base_name,
                                                         variant_name=model_name)
+    examples = list(zip(sentences["task"], sentences["idx"]))
+    similarity = Similarity(len(sentences), cka=cka) if similarity_csv is not None else None
     tables = []
     for i, (head_name, head_dir) in enumerate((heads or {"pretrained": None}).items()):
         tables.append(run_probe(
-            model_dir, sentences["sentence"].tolist(), layers=layers,
-            examples=list(zip(sentences["task"], sentences["idx"])), model_name=model_name,
+            model_dir, sentences["sentence"].tolist(), layers=layers, examples=examples, model_name=model_name,
             max_length=settings["max_length"], batch_size=settings["batch_size"],
             chunk_tokens=settings["chunk_tokens"], bootstrap=settings["bootstrap"], seed=seed, head_dir=head_dir,
             head_name=head_name, modes=modes_of(settings), masking=settings.get("masking"), embeddings=i == 0,
-            translator_dir=translator_dir))
+            translator_dir=translator_dir, also=[similarity] if similarity is not None and i == 0 else ()))
     table = pd.concat(tables, ignore_index=True)
     with atomic_path(out_csv) as tmp:
         table.to_csv(tmp, index=False)
+    if similarity is not None:
+        write_similarity(similarity.table(model_name, bootstrap=settings["bootstrap"], seed=seed,
+                                          clusters=examples), similarity_csv)
     return table
 
 

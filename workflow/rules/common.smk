@@ -30,7 +30,10 @@ except LayerLensError as e:
 os.environ.update(cache_env())  # every cache stays under resources/.cache
 
 BASES = list(config["models"])
-VARIANTS = list(config["variants"])  # explicit ones and those generated from `sweeps`
+# explicit ones and those generated from `sweeps`, less those identical to another model (run once, under that name)
+VARIANTS = grid.planned_variants(config)
+SELECTED = grid.selected_variants(config)  # layers chosen from the base's similarity, by rule select_layers
+VARIANT_BASES = list(dict.fromkeys(spec["base"] for spec in config["variants"].values()))
 MODELS = BASES + VARIANTS
 FINETUNED = grid.finetuned_models(config)  # probe-only variants are left out; controls are in
 RANDOM_CONTROLS = [c for c, spec in grid.controls(config).items() if spec["kind"] == "random"]
@@ -52,6 +55,7 @@ wildcard_constraints:
     base=_alternatives(BASES),
     variant=_alternatives(VARIANTS),
     built_variant=_alternatives(BUILT_VARIANTS),
+    selected=_alternatives(SELECTED),
     model=_alternatives(MODELS),
     finetuned=_alternatives(FINETUNED),
     task=_alternatives(GLUE_TASKS),
@@ -127,12 +131,23 @@ def glue_tsv_inputs(wildcards):
     return [str(root / rel) for rel in get_task(wildcards.task).tsv.files.values()]
 
 
+def selected_json(name):
+    """The layers chosen for a variant with `select` (rule select_layers), for the jobs that build or probe it."""
+    return {"selected": f"results/similarity/selected/{name}.json"} if name in SELECTED else {}
+
+
+def build_variant_inputs(wildcards):
+    return {"base": model_dir(base_of(wildcards.built_variant)), **selected_json(wildcards.built_variant)}
+
+
 def probe_inputs(wildcards):
     """The model folder a probe reads (its base's, for a probe-only variant), its sentences, its fitted head."""
     inputs = {"model": probe_input(wildcards.model), "sentences": "results/probe/sentences.tsv"}
     inputs.update({input_name(k): v for k, v in head_dirs(wildcards.model).items()})
     if wildcards.model in TRANSLATOR_BASES:
         inputs["translators"] = f"resources/translators/{wildcards.model}"
+    if virtual_spec(wildcards.model):
+        inputs.update(selected_json(wildcards.model))
     return inputs
 
 
@@ -141,6 +156,8 @@ def output_change_inputs(wildcards):
     inputs = {"base": model_dir(base_of(v)), "sentences": "results/probe/sentences.tsv"}
     if grid.is_materialized(config, v):
         inputs["variant"] = model_dir(v)
+    else:
+        inputs.update(selected_json(v))
     if head_dir(v):
         inputs["head"] = head_dir(v)
     return inputs

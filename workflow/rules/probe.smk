@@ -90,6 +90,7 @@ rule probe:
             subcategory="per model",
             labels={"model": "{model}", "figure": "per-layer probe"},
         ),
+        similarity="results/similarity/{model}.csv",  # from the same forward pass (layerlens.similarity)
     log:
         "results/logs/probe/{model}.log",
     benchmark:
@@ -107,6 +108,7 @@ rule probe:
         variant=lambda wc: virtual_spec(wc.model),
         base=lambda wc: base_of(wc.model),
         heads=lambda wc: list(head_dirs(wc.model)),  # fitted heads' input names; none for a pretrained head
+        similarity=config["similarity"],
     script:
         "../scripts/probe.py"
 

@@ -5,7 +5,8 @@ A stage module (probe, layer map, fine-tune) never looks at ``model_type``; it a
 - how the encoder's layer tensors are named in a checkpoint (``layer_key``), so a layer map can renumber them;
 - which config key holds the depth (``depth_key``) and what else in the config depends on a layer's index
   (``variant_config``);
-- which layer maps the architecture can express (``check_layer_map``);
+- which layer maps the architecture can express (``check_layer_map``), and which of them build the same model
+  (``effective_layers``);
 - how to get every hidden state in one forward pass (``hidden_states``) and how the model's own, complete
   masked-LM head turns a hidden state into vocabulary logits (``mlm_logits``), including a final norm where
   the architecture has one before its head;
@@ -37,6 +38,8 @@ class FamilyAdapter:
     layer_key: ClassVar[str] = r"(?:^|\.)encoder\.layer\.(\d+)\."
     #: checkpoint key prefixes (after an optional base-model prefix) that make up the masked-LM head
     head_prefixes: ClassVar[tuple[str, ...]] = ()
+    #: why two different layer maps can build the same model in this family (see ``effective_layers``)
+    same_model_rule: ClassVar[str] = ""
 
     # --- config ------------------------------------------------------------------------------------------
 
@@ -51,6 +54,12 @@ class FamilyAdapter:
         new = dict(config)
         new[self.depth_key] = len(layers)
         return new
+
+    def effective_layers(self, config: dict, layers: Sequence[int]) -> tuple:
+        """What runs at each position of the variant with layer map ``layers`` (one the architecture can express):
+        two maps with the same effective layers build the same model, which is then built, probed and fine-tuned
+        once (:mod:`layerlens.dedup`). By default the map itself."""
+        return tuple(layers)
 
     def provenance_notes(self, config: dict, layers: Sequence[int]) -> dict:
         """Anything a reader of the variant's provenance must know about this family's layer maps."""

@@ -5,6 +5,8 @@ One module per table or figure family, over one table writer and one figure defi
 - :mod:`.collect`         reading the earlier stages' outputs (probe CSVs, fine-tuning cells, predictions)
 - :mod:`.probe`           the probe table, the per-model probe figure, the base-and-variants figure
 - :mod:`.output_change`   the output-change table and figure
+- :mod:`.similarity`      the layer-similarity tables and the per-base CKA / angular-distance figure
+- :mod:`.variants`        the variants table: layer maps, how they were chosen, which variants are one model
 - :mod:`.seeds`           GLUE scores per seed: which runs enter the statistics, the average, pairing by seed
 - :mod:`.glue`            the GLUE table (mean ± sd over seeds) and the deltas figure
 - :mod:`.significance`    variant against base and controls: tests over seeds (the headline) and over dev examples
