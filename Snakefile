@@ -18,8 +18,14 @@ try:
 except LayerLensError as e:
     raise WorkflowError(f"invalid configuration: {e}") from None
 
+# A job of a SLURM run is handed the main process's `--configfiles`, but not its `--replace-workflow-config`
+# (Snakemake 9.27 passes no such flag to the jobs it spawns), so it would merge config.yaml back in and plan
+# another DAG. Such a job skips config.yaml: it sees exactly the config the main process planned with.
+SPAWNED_WITH_CONFIGFILE = bool(workflow.overwrite_configfiles) and (workflow.remote_exec or workflow.subprocess_exec)
 
-configfile: DEFAULT_CONFIG
+if not SPAWNED_WITH_CONFIGFILE:
+
+    configfile: DEFAULT_CONFIG
 
 
 include: "workflow/rules/common.smk"

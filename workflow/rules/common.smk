@@ -11,7 +11,11 @@ from layerlens import config as llconfig
 from layerlens.errors import LayerLensError
 from layerlens.runtime import cache_env
 
-if workflow.overwrite_configfiles and not workflow.config_settings.replace_workflow_config:
+if (
+    workflow.overwrite_configfiles
+    and not workflow.config_settings.replace_workflow_config
+    and not SPAWNED_WITH_CONFIGFILE
+):
     # `--configfile` alone *extends* config.yaml: its models and variants would join the user's own
     raise WorkflowError(
         "--configfile needs --replace-workflow-config, so that your config replaces config.yaml instead of "
