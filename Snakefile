@@ -36,6 +36,14 @@ include: "workflow/rules/finetune.smk"
 include: "workflow/rules/report.smk"
 
 
+onstart:
+    # SLURM runs only (other executors return at once; jobs run with --no-hooks and never get here): every job of
+    # the planned DAG against the nodes of its partition, before anything is submitted (layerlens/cluster.py)
+    from layerlens.cluster import preflight
+
+    preflight(workflow)
+
+
 rule all:
     default_target: True
     input:

@@ -8,6 +8,7 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 
 from layerlens import config as llconfig
+from layerlens.cluster import gpus_per_job
 from layerlens.errors import LayerLensError
 from layerlens.runtime import cache_env
 
@@ -39,6 +40,10 @@ TASKS = config["tasks"]
 GLUE_TASKS = llconfig.glue_tasks(config)  # TASKS, plus the tasks a head is fitted on
 FIT_BASES = llconfig.fit_bases(config)  # base models probed with a fitted head
 SEEDS = config["seeds"]
+try:
+    GPUS = gpus_per_job()  # LAYERLENS_GPUS: 1 by default, 0 on a cluster or machine without GPUs
+except LayerLensError as e:
+    raise WorkflowError(str(e)) from None
 TORCH_ENV = "../../envs/torch.yaml"
 REPORT_ENV = "../../envs/report.yaml"
 
