@@ -67,7 +67,6 @@ class Node:
     mem_mb: int  # RealMemory less MemSpecLimit: what jobs may ask for
     gpus: dict[str, int]  # GPU model ("" when the node does not name one) -> count
     partitions: tuple[str, ...]
-    state: str = ""
 
     @property
     def n_gpus(self) -> int:
@@ -85,7 +84,6 @@ class Partition:
     max_time_min: int | None  # None: no limit
     max_cpus_per_node: int | None
     max_mem_per_node: int | None
-    state: str
     nodes: tuple[Node, ...] = ()
 
 
@@ -130,7 +128,7 @@ def parse_nodes(text: str) -> list[Node]:
         cpus = _int_or_none(f.get("CPUEfctv")) or _int_or_none(f.get("CPUTot")) or 0
         mem = (_int_or_none(f.get("RealMemory")) or 0) - (_int_or_none(f.get("MemSpecLimit")) or 0)
         parts = tuple(p for p in f.get("Partitions", "").split(",") if p)
-        nodes.append(Node(f["NodeName"], cpus, mem, parse_gres(f.get("Gres", "")), parts, f.get("State", "")))
+        nodes.append(Node(f["NodeName"], cpus, mem, parse_gres(f.get("Gres", "")), parts))
     return nodes
 
 
@@ -152,7 +150,7 @@ def parse_partitions(text: str, nodes: list[Node]) -> dict[str, Partition]:
         parts[name] = Partition(
             name=name, default=f.get("Default") == "YES", max_time_min=_minutes(f.get("MaxTime")),
             max_cpus_per_node=_int_or_none(f.get("MaxCPUsPerNode")),
-            max_mem_per_node=_int_or_none(f.get("MaxMemPerNode")), state=f.get("State", ""),
+            max_mem_per_node=_int_or_none(f.get("MaxMemPerNode")),
             nodes=tuple(n for n in nodes if name in n.partitions))
     return parts
 
@@ -265,7 +263,7 @@ def planned_requests(workflow) -> list[Request]:
         else:
             req = request_of(job, f"rule {job.rule.name}", (job.rule.name,))
         if workflow.executor_settings is not None and req.partition is None:
-            req.partition = _auto_partition(workflow, group or job)
+            req.partition = _auto_partition(workflow, group if group is not None else job)
         if req.key() in merged:
             merged[req.key()].n_jobs += 1
         else:
@@ -391,9 +389,11 @@ def check_requests(requests: list[Request], cluster: Cluster) -> list[str]:
         if "gpu_model" in lacks:
             reasons.append(f"no node has {req.gpus}x {req.gpu_model}")
         if "mem" in lacks and not any("mem" not in v for v in lacks_by_node.values()):
-            reasons.append(f"no node has {req.mem_mb} MB for jobs")
+            cap = f" (MaxMemPerNode={part.max_mem_per_node})" if part.max_mem_per_node else ""
+            reasons.append(f"no node has {req.mem_mb} MB for jobs{cap}")
         if "cpus" in lacks and not any("cpus" not in v for v in lacks_by_node.values()):
-            reasons.append(f"no node has {req.cpus} CPUs")
+            cap = f" (MaxCPUsPerNode={part.max_cpus_per_node})" if part.max_cpus_per_node else ""
+            reasons.append(f"no node has {req.cpus} CPUs for jobs{cap}")
         if not reasons:
             reasons.append("no single node has all of it")
         if too_long:
@@ -443,26 +443,79 @@ def check_status_command(settings, cluster: Cluster) -> list[str]:
          + (f" (here: {cluster.min_job_age_s} s)" if cluster.min_job_age_s is not None else "")])]
 
 
-def check_arrays(settings, max_jobs: int | None, requests: list[Request]) -> list[str]:
-    """Job arrays need every ready job of their rule handed to the plugin at once.
+#: Linux's limit on one argument (MAX_ARG_STRLEN): the plugin hands sbatch's whole command line, array payload
+#: included, to ``/bin/sh -c`` as one argument
+MAX_ARG = 131072
 
-    The plugin (2.8) submits a rule's array only once the scheduler has handed it all ready jobs of that rule (or
-    ``--slurm-array-limit`` of them) in one go; jobs handed over in smaller batches, as ``--jobs`` lets them through,
-    are never submitted, and the run waits for ever (measured: benchmarks/README.md).
+
+def array_payload_bytes(execs: list[str]) -> int:
+    """Bytes of the plugin's ``--slurm-jobstep-array-execs`` payload for one array (2.8: each task's command
+    zlib-compressed and hex-encoded, the first task's left out, the JSON base64-encoded)."""
+    import base64
+    import json
+    import zlib
+
+    tasks = {str(i): zlib.compress(e.encode(), level=9).hex() for i, e in enumerate(execs[1:], start=2)}
+    return len(base64.b64encode(json.dumps(tasks).encode()))
+
+
+def check_arrays(workflow, requests: list[Request]) -> list[str]:
+    """Job arrays as the plugin (2.8) submits them; two ways they go wrong, both measured (benchmarks/README.md).
+
+    - It submits a rule's array only once the scheduler has handed it all ready jobs of that rule (or
+      ``--slurm-array-limit`` of them) in one go; jobs handed over in smaller batches, as ``--jobs`` or
+      ``--max-jobs-per-timespan`` let them through, are never submitted and the run waits for ever.
+    - Its ``sbatch`` command line carries every task's command; above Linux's limit on one argument it falls back
+      to a script that SLURM cannot run: every task runs the array's first job, then fails.
     """
+    settings = workflow.executor_settings
     names = {r.strip() for r in re.split(r"[,;]", getattr(settings, "array_jobs", None) or "") if r.strip()}
-    arrayed = [r for r in requests if r.kind.startswith("rule ") and ("all" in names or r.rules[0] in names)]
-    total = sum(r.n_jobs for r in requests)
-    if not arrayed or max_jobs is None or max_jobs >= total:
+    arrayed = sorted({r.rules[0] for r in requests if r.kind.startswith("rule ")
+                      and ("all" in names or r.rules[0] in names) and r.n_jobs > 1})
+    if not arrayed:
         return []
-    rules = ", ".join(sorted({r.rules[0] for r in arrayed}))
-    return [_paragraph(
-        f"job arrays for {rules}",
-        f"with --jobs {max_jobs} (at most {max_jobs} SLURM jobs at a time) for the {total} SLURM jobs of this run, "
-        "the plugin gets the ready jobs of an array rule in batches, and submits only a batch that holds all of "
-        "them: the others are never submitted and the run would wait for ever",
-        ["`--jobs unlimited` (as profiles/slurm has it; the arrays keep the number of submissions down), or leave "
-         "out --slurm-array-jobs"])]
+    problems = []
+    total = sum(r.n_jobs for r in requests)
+    max_jobs = getattr(workflow, "nodes", None)
+    rate = getattr(getattr(workflow, "scheduling_settings", None), "max_jobs_per_timespan", None)
+    limits = []
+    if max_jobs is not None and max_jobs < total:
+        limits.append((f"--jobs {max_jobs}", f"at most {max_jobs} SLURM jobs at a time", "--jobs unlimited"))
+    if rate is not None and rate.max_jobs < total:
+        limits.append((f"--max-jobs-per-timespan {rate.max_jobs:g}/{rate.timespan:g}s",
+                       f"at most {rate.max_jobs:g} new jobs in {rate.timespan:g} s",
+                       f"--max-jobs-per-timespan {max(10000, total)}/1s"))
+    for flag, meaning, fix in limits:
+        problems.append(_paragraph(
+            f"job arrays for {', '.join(arrayed)}",
+            f"with {flag} ({meaning}) for the {total} SLURM jobs of this run, the plugin can get the ready jobs of "
+            "an array rule in batches, and submits a batch only if it holds all of them or a full array: the others "
+            "are never submitted and the run would wait for ever",
+            [f"`{fix}` (as profiles/slurm has it; the arrays keep the number of submissions down), or leave out "
+             "--slurm-array-jobs"]))
+    executor = getattr(getattr(workflow, "scheduler", None), "_executor", None)
+    if executor is None or not hasattr(executor, "format_job_exec"):
+        return problems
+    limit = int(getattr(settings, "array_limit", None) or 1000)
+    for rule in arrayed:
+        jobs = [j for j in workflow.dag.needrun_jobs() if j.rule.name == rule and workflow.dag.get_job_group(j) is None]
+        execs = [executor.format_job_exec(j) for j in jobs[:limit]]
+        if len(execs) < 2:
+            continue
+        per_task = array_payload_bytes(execs) / (len(execs) - 1)
+        base = len(execs[0]) + 8192  # the first task's command, sbatch's options, a margin
+        fits = 1 + int((MAX_ARG - base) // per_task)
+        if len(execs) > fits:
+            problems.append(_paragraph(
+                f"job arrays for {rule}",
+                f"an array of {len(execs)} tasks needs an sbatch command line of about "
+                f"{(array_payload_bytes(execs) + base) // 1024} KiB (each task's command, "
+                f"{per_task / 1024:.1f} KiB compressed), over Linux's {MAX_ARG // 1024} KiB for one argument; the "
+                "plugin's fallback for that submits a script on which every task runs the array's first job, then "
+                "fails",
+                [f"--slurm-array-limit {max(2, fits)} or less (`slurm-array-limit:` in the profile), or leave out "
+                 "--slurm-array-jobs"]))
+    return problems
 
 
 def report(requests: list[Request], cluster: Cluster) -> str:
@@ -509,9 +562,8 @@ def preflight(workflow) -> None:
             raise SystemExit(2) from None
         return
     requests = planned_requests(workflow)
-    max_jobs = getattr(workflow, "nodes", None)
     problems = (check_status_command(workflow.executor_settings, cluster) + check_requests(requests, cluster)
-                + check_arrays(workflow.executor_settings, max_jobs, requests))
+                + check_arrays(workflow, requests))
     n = sum(r.n_jobs for r in requests)
     if mode == "only":
         print(report(requests, cluster), flush=True)
@@ -558,7 +610,8 @@ def main(argv: list[str] | None = None) -> int:
     except NoSlurm as e:
         print(f"layerlens pre-flight: no SLURM cluster answers here ({e}); nothing checked.", file=sys.stderr)
         return 2
-    args = argv[1:]
+    # the check stops the run in its onstart: handler, which a dry run never reaches; nothing is run either way
+    args = [a for a in argv[1:] if a not in ("-n", "--dry-run", "--dryrun")]
     if not any(a == "--workflow-profile" or a.startswith("--workflow-profile=") for a in args):
         args = ["--workflow-profile", str(REPO / "profiles" / "slurm"), *args]
     if not any(a in ("-s", "--snakefile") or a.startswith("--snakefile=") for a in args):
