@@ -10,6 +10,7 @@ One module per pipeline stage:
 - :mod:`layerlens.finetune`  GLUE fine-tuning with the HF Trainer
 - :mod:`layerlens.stats`     seed statistics
 - :mod:`layerlens.report`    tables and figures
+- :mod:`layerlens.cluster`   pre-flight of a SLURM run against the cluster's partitions
 
 Everything that differs between model families lives in :mod:`layerlens.families`.
 """
