@@ -18,8 +18,14 @@ try:
 except LayerLensError as e:
     raise WorkflowError(f"invalid configuration: {e}") from None
 
+# A job of a SLURM run is handed the main process's `--configfiles`, but not its `--replace-workflow-config`
+# (Snakemake 9.27 passes no such flag to the jobs it spawns), so it would merge config.yaml back in and plan
+# another DAG. Such a job skips config.yaml: it sees exactly the config the main process planned with.
+SPAWNED_WITH_CONFIGFILE = bool(workflow.overwrite_configfiles) and (workflow.remote_exec or workflow.subprocess_exec)
 
-configfile: DEFAULT_CONFIG
+if not SPAWNED_WITH_CONFIGFILE:
+
+    configfile: DEFAULT_CONFIG
 
 
 include: "workflow/rules/common.smk"
@@ -28,6 +34,14 @@ include: "workflow/rules/layermap.smk"
 include: "workflow/rules/probe.smk"
 include: "workflow/rules/finetune.smk"
 include: "workflow/rules/report.smk"
+
+
+onstart:
+    # SLURM runs only (other executors return at once; jobs run with --no-hooks and never get here): every job of
+    # the planned DAG against the nodes of its partition, before anything is submitted (layerlens/cluster.py)
+    from layerlens.cluster import preflight
+
+    preflight(workflow)
 
 
 rule all:

@@ -27,6 +27,7 @@ One module per pipeline stage:
 - :mod:`layerlens.stats`     seed and bootstrap statistics, and power for planning
 - :mod:`layerlens.design`    the design check: can the configured seeds answer the config's tests?
 - :mod:`layerlens.report`    tables and figures (a package: one module per table or figure family)
+- :mod:`layerlens.cluster`   pre-flight of a SLURM run against the cluster's partitions
 
 Everything that differs between model families lives in :mod:`layerlens.families`.
 """

@@ -10,11 +10,16 @@ from snakemake.exceptions import WorkflowError
 
 from layerlens import config as llconfig
 from layerlens import grid
+from layerlens.cluster import gpus_per_job
 from layerlens.errors import LayerLensError
 from layerlens.runtime import cache_env
 from layerlens.tasks import get_task
 
-if workflow.overwrite_configfiles and not workflow.config_settings.replace_workflow_config:
+if (
+    workflow.overwrite_configfiles
+    and not workflow.config_settings.replace_workflow_config
+    and not SPAWNED_WITH_CONFIGFILE
+):
     # `--configfile` alone *extends* config.yaml: its models and variants would join the user's own
     raise WorkflowError(
         "--configfile needs --replace-workflow-config, so that your config replaces config.yaml instead of "
@@ -43,6 +48,10 @@ GLUE_TASKS = grid.glue_tasks(config)  # TASKS, plus the tasks a head is fitted o
 FIT_BASES = grid.fit_bases(config)  # base models probed with a fitted head
 TRANSLATOR_BASES = grid.translator_bases(config)  # base models with per-layer translators
 SEEDS = config["seeds"]
+try:
+    GPUS = gpus_per_job()  # LAYERLENS_GPUS: 1 by default, 0 on a cluster or machine without GPUs
+except LayerLensError as e:
+    raise WorkflowError(str(e)) from None
 TORCH_ENV = "../../envs/torch.yaml"
 REPORT_ENV = "../../envs/report.yaml"
 

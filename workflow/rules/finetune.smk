@@ -35,7 +35,7 @@ rule finetune:
         TORCH_ENV
     threads: 2
     resources:
-        gpu=1,
+        gpu=GPUS,  # 1; LAYERLENS_GPUS=0 where there are none
         mem_mb=16000,
         runtime=240,
     params:

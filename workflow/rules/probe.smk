@@ -99,6 +99,7 @@ rule probe:
         TORCH_ENV
     threads: 2
     resources:
+        gpu=GPUS,
         mem_mb=8000,
         runtime=60,
     params:
@@ -126,6 +127,7 @@ rule output_change:
         TORCH_ENV
     threads: 2
     resources:
+        gpu=GPUS,
         mem_mb=8000,
         runtime=60,
     params:
