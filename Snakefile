@@ -38,7 +38,7 @@ include: "workflow/rules/report.smk"
 
 onstart:
     # SLURM runs only (other executors return at once; jobs run with --no-hooks and never get here): every job of
-    # the planned DAG against the nodes of its partition, before anything is submitted (layerlens/cluster.py)
+    # the planned DAG against the nodes of its partition, before anything is submitted (layerlens/cluster/)
     from layerlens.cluster import preflight
 
     preflight(workflow)
