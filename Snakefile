@@ -37,10 +37,15 @@ include: "workflow/rules/report.smk"
 
 
 onstart:
-    # SLURM runs only (other executors return at once; jobs run with --no-hooks and never get here): every job of
-    # the planned DAG against the nodes of its partition, before anything is submitted (layerlens/cluster/)
+    # Once per run, on the main process (jobs run with --no-hooks and never get here); one handler only, since
+    # Snakemake keeps just the last `onstart` it reads.
+    # 1. the design check: what the configured seeds and test family can detect (layerlens/design.py)
+    # 2. SLURM runs only (other executors return at once): every job of the planned DAG against the nodes of its
+    #    partition, before anything is submitted (layerlens/cluster/)
+    from layerlens import design
     from layerlens.cluster import preflight
 
+    print(design.describe(design.check(config)), file=sys.stderr)
     preflight(workflow)
 
 

@@ -57,8 +57,8 @@ write_conf() {
     local host cpus mem
     host=$(hostname -s)
     cpus=$(nproc)
-    # 90% of the memory free now: other processes on this machine keep theirs
-    mem=$(free -m | awk '/^Mem:/ {print int($4 * 0.9)}')
+    # 90% of the memory available now (free plus reclaimable cache): other processes on this machine keep theirs
+    mem=$(free -m | awk '/^Mem:/ {print int($7 * 0.9)}')
     [ "$mem" -gt 1000 ] || cant "only ${mem} MB of free memory"
     if [ -e "$CONF" ] && ! grep -qF "$MARK" "$CONF"; then
         cant "$CONF exists and was not written by this script; not overwriting a site configuration"

@@ -175,10 +175,3 @@ def output_change_inputs(wildcards):
 def cells(pattern):
     """One path per fine-tuning cell: model x task x seed."""
     return expand(pattern, finetuned=FINETUNED, task=TASKS, seed=SEEDS)
-
-
-onstart:
-    # the design check, once per run on the main process (jobs re-read this file but run no onstart)
-    from layerlens import design
-
-    print(design.describe(design.check(config)), file=sys.stderr)
