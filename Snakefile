@@ -18,8 +18,14 @@ try:
 except LayerLensError as e:
     raise WorkflowError(f"invalid configuration: {e}") from None
 
+# A job of a SLURM run is handed the main process's `--configfiles`, but not its `--replace-workflow-config`
+# (Snakemake 9.27 passes no such flag to the jobs it spawns), so it would merge config.yaml back in and plan
+# another DAG. Such a job skips config.yaml: it sees exactly the config the main process planned with.
+SPAWNED_WITH_CONFIGFILE = bool(workflow.overwrite_configfiles) and (workflow.remote_exec or workflow.subprocess_exec)
 
-configfile: DEFAULT_CONFIG
+if not SPAWNED_WITH_CONFIGFILE:
+
+    configfile: DEFAULT_CONFIG
 
 
 include: "workflow/rules/common.smk"
@@ -31,6 +37,19 @@ include: "workflow/rules/report.smk"
 include: "workflow/rules/share.smk"
 
 
+onstart:
+    # Once per run, on the main process (jobs run with --no-hooks and never get here); one handler only, since
+    # Snakemake keeps just the last `onstart` it reads.
+    # 1. the design check: what the configured seeds and test family can detect (layerlens/design.py)
+    # 2. SLURM runs only (other executors return at once): every job of the planned DAG against the nodes of its
+    #    partition, before anything is submitted (layerlens/cluster/)
+    from layerlens import design
+    from layerlens.cluster import preflight
+
+    print(design.describe(design.check(config)), file=sys.stderr)
+    preflight(workflow)
+
+
 rule all:
     default_target: True
     input:
@@ -38,6 +57,10 @@ rule all:
         rules.report_probe.output,
         expand("results/report/probe_{base}.{ext}", base=BASES, ext=["png", "pdf"]),
         rules.report_output_change.output if VARIANTS else [],
+        rules.report_similarity.output,
+        expand("results/report/similarity_{base}.{ext}", base=BASES, ext=["png", "pdf"]),
+        rules.report_variants.output if config["variants"] else [],
         rules.runs_table.output,
         rules.report_glue.output,
+        rules.report_expected_max.output,
         expand("results/hub/{v}.json", v=BUILT_VARIANTS) if config["hub"]["push"] else [],

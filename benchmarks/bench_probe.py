@@ -118,7 +118,8 @@ def worker(args) -> dict:
             sum(float(p.float().sum()) for p in model.parameters())
         loaded_mb = reset_peak_rss()  # what the loaded model holds; the probe's own memory is measured above it
         table = probe.run_probe(args.model, sents, max_length=args.max_length, batch_size=args.batch_size,
-                                chunk_tokens=args.chunk_tokens, bootstrap=0, device=device, model=model)
+                                chunk_tokens=args.chunk_tokens, bootstrap=0, device=device, model=model,
+                                embeddings=False)  # the head reading only, as the naive loop
         top1 = table["top1"].tolist()
         working_mb = proc_status_mb("VmHWM") - loaded_mb if loaded_mb is not None else None
     seconds = time.perf_counter() - started

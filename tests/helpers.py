@@ -228,6 +228,13 @@ def write_config(workdir, glue_dir, **finetune):
     return cfg
 
 
+def head_reading(probe, mode="input", head=None):
+    """A probe table's rows of one mode through one head (default: the first), indexed from 0."""
+    head = head or next(h for h in probe["head"] if h != "none")
+    return probe[(probe["mode"] == mode) & (probe["reading"] == "head") & (probe["head"] == head)].reset_index(
+        drop=True)
+
+
 def check_outputs(workdir, cfg, n_eval):
     """Every output of the end-to-end workflow exists and holds sane numbers (local and SLURM runs alike)."""
     import pandas as pd
@@ -238,14 +245,14 @@ def check_outputs(workdir, cfg, n_eval):
     assert set(manifest["models"]) == {"tiny"} and set(manifest["glue"]) == {"rte", "mrpc"}
 
     for model, depth in (("tiny", 3), ("tiny-dup2", 4)):
-        probe = pd.read_csv(res / "probe" / f"{model}.csv")
+        probe = head_reading(pd.read_csv(res / "probe" / f"{model}.csv"))
         assert list(probe["layer"]) == list(range(depth + 1))
         assert probe[["top1", "top5", "agree_last"]].apply(lambda c: c.between(0, 1)).all().all()
         assert (probe["top1"] <= probe["top5"]).all() and probe["agree_last"].iloc[-1] == 1.0
         assert (probe["cross_entropy"] > 0).all() and probe["n_tokens"].iloc[0] > 100
         assert (res / "probe" / f"{model}.png").stat().st_size > 1000
-    assert list(pd.read_csv(res / "probe" / "tiny-dup2.csv")["source_layer"]) == [0, 1, 2, 3, 3]
-    assert list(pd.read_csv(res / "probe" / "tiny-rm1.csv")["source_layer"]) == [0, 1, 3]
+    assert list(head_reading(pd.read_csv(res / "probe" / "tiny-dup2.csv"))["source_layer"]) == [0, 1, 2, 3, 3]
+    assert list(head_reading(pd.read_csv(res / "probe" / "tiny-rm1.csv"))["source_layer"]) == [0, 1, 3]
     assert not (workdir / "resources" / "models" / "tiny-rm1").exists()  # probe-only: never written to disk
     assert not (res / "finetune" / "tiny-rm1").exists()
     change = pd.read_csv(res / "report" / "output_change.csv").set_index("variant")
@@ -353,3 +360,21 @@ def write_sentence_table(path: Path, sentences: list[str], *, pairs: bool = Fals
                             "column": ["sentence1", "sentence2"][:k] * len(sentences),
                             "sentence": [s for s in sentences for _ in range(k)]}), path)
     return path
+
+
+def kept_states(model_dir, sentences):
+    """Per sentence: every hidden state at the tokens the probe scores (not special, not [UNK]), float64."""
+    import numpy as np
+    import torch
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(model_dir))
+    model = AutoModelForMaskedLM.from_pretrained(str(model_dir)).eval()
+    out = []
+    with torch.no_grad():
+        for s in sentences:
+            enc = tok(s, return_tensors="pt", return_special_tokens_mask=True)
+            keep = (enc.pop("special_tokens_mask")[0] == 0) & (enc["input_ids"][0] != tok.unk_token_id)
+            hidden = model(**enc, output_hidden_states=True).hidden_states
+            out.append(np.stack([h[0][keep].double().numpy() for h in hidden]))  # (states, tokens, hidden)
+    return out

@@ -12,8 +12,10 @@ tests.
 **Licence.** MIT ("Copyright 2020 RXN4Chemistry team"; ``License: MIT`` and the LICENSE file in the wheel's
 ``.dist-info``). The wheel itself is not redistributed here: it is fetched from PyPI into a git-ignored cache.
 
-**Use.** Only as a test/evidence fixture (``rxn_albert`` in ``conftest.py``, ``test_rxn_albert.py``); nothing under
-``workflow/`` knows about it. rxnmapper is *not installed* (it pins ``transformers<5``): its wheel is downloaded
+**Use.** Only as a test/evidence fixture (``rxn_albert`` in ``conftest.py``, ``test_rxn_albert.py``) and for the
+README's measurement (``benchmarks/rxn_probe.py``); nothing under ``workflow/`` knows about it. Its text:
+:func:`wheel_reactions`, the reaction SMILES quoted in the wheel's own tests and README (the only reaction text
+that comes with it). rxnmapper is *not installed* (it pins ``transformers<5``): its wheel is downloaded
 with ``pip download --no-deps`` and read as a zip.
 
 **Conversion** (:func:`build_rxn_albert`), once per cache folder:
@@ -192,6 +194,27 @@ def fast_tokenizer(vocab: list[str], pattern: str):
     tok.decoder = decoders.Fuse()
     return PreTrainedTokenizerFast(tokenizer_object=tok, model_max_length=512, padding_side="right",
                                    model_input_names=["input_ids", "token_type_ids", "attention_mask"], **SPECIALS)
+
+
+def wheel_reactions(cache: str | Path, download: bool = True) -> list[str]:
+    """The distinct, unmapped reaction SMILES quoted in the wheel's ``tests/*.py`` and README (``METADATA``), in
+    the order they first appear: string literals holding ``>>`` with something on both sides, made only of the
+    SMILES regex's tokens (which leaves out the tests' deliberately invalid ones and placeholders), not starting
+    with ``.`` (a fragment of a longer test string), and without atom-map numbers (``[CH3:1]``: rxnmapper's
+    outputs, not its inputs)."""
+    import re
+
+    with zipfile.ZipFile(find_wheel(Path(cache).resolve(), download)) as wheel:
+        texts = [wheel.read(n).decode("utf-8") for n in sorted(wheel.namelist())
+                 if n.startswith("tests/") and n.endswith(".py") or n.endswith(".dist-info/METADATA")]
+        regex = re.compile(smiles_regex(wheel))
+    found = []
+    for text in texts:
+        for smiles in re.findall(r"[\"']([^\"'\s]+>>[^\"'\s]+)[\"']", text):
+            whole = "".join(regex.findall(smiles)) == smiles
+            if whole and not smiles.startswith(".") and not re.search(r":\d+]", smiles) and smiles not in found:
+                found.append(smiles)
+    return found
 
 
 def build_rxn_albert(cache: str | Path, download: bool = True) -> Path:

@@ -26,15 +26,33 @@ def good(tiny_bert, tiny_glue):
 def test_defaults_are_filled(good):
     cfg = llconfig.validate(copy.deepcopy(good))
     fit = cfg["probe"].pop("fit")
+    translators = cfg["probe"].pop("translators")
     assert cfg["probe"] == {"sentences": 1000, "max_length": 128, "batch_size": 32, "chunk_tokens": 2048,
-                            "bootstrap": 1000}
+                            "bootstrap": 1000, "mode": ["input"],
+                            "masking": {"scheme": "random", "probability": 0.15, "corruption": "mask",
+                                        "max_positions": 32, "seed": 0}}
     assert fit == {"tasks": None, "sentences": 6000, "steps": 150, "batch_size": 32, "learning_rate": 1e-3,
                    "weight_decay": 0.0, "seed": 0, "max_length": 128, "objective": "reconstruct",
-                   "mlm_probability": 0.15}
+                   "mlm_probability": 0.15, "tie_decoder": "both"}
+    assert translators == {"enabled": False, "sentences": 6000, "steps": 150, "batch_size": 32,
+                           "learning_rate": 1e-3, "weight_decay": 0.0, "seed": 0, "max_length": 128}
     assert cfg["models"]["tiny"]["probe"] == {"head": "pretrained"}
     assert cfg["finetune"]["learning_rate"] == 2e-5 and cfg["finetune"]["batch_size"] == 32
     assert cfg["finetune"]["per_task"] == {}
     assert cfg["models"]["tiny"]["revision"] == "main"
+
+
+def test_probe_modes_and_translators(good):
+    """`translators: true` is short for `{enabled: true}`; a mode or masking key the probe lacks is named."""
+
+    cfg = llconfig.validate({**copy.deepcopy(good), "probe": {"mode": "masked", "translators": True}})
+    assert cfg["probe"]["mode"] == "masked" and cfg["probe"]["translators"]["enabled"] is True
+    assert grid.translator_bases(cfg) == ["tiny"] and grid.head_names(cfg, "tiny") == ["pretrained"]
+    for probe, key in (({"mode": ["input", "hidden"]}, "probe.mode"),
+                       ({"masking": {"scheme": "all"}}, "probe.masking.scheme"),
+                       ({"fit": {"tie_decoder": "maybe"}}, "probe.fit.tie_decoder")):
+        with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+            llconfig.validate({**copy.deepcopy(good), "probe": probe})
 
 
 def test_per_task_overrides(good):
@@ -64,8 +82,6 @@ BAD = {
                                "variants.d", "layer 7 is out of range"),
     "bad layer syntax": (lambda c: c["variants"]["tiny-dup"].update(layers="0-2,x"), "variants.tiny-dup.layers",
                          "cannot parse 'x'"),
-    "backwards range": (lambda c: c["variants"]["tiny-dup"].update(layers="2-0"), "variants.tiny-dup.layers",
-                        "runs backwards"),
     "variant base is not a model": (lambda c: c["variants"]["tiny-dup"].update(base="bert"),
                                     "variants.tiny-dup.base", "is not a model under `models`"),
     "variant named like a model": (lambda c: c["variants"].update({"tiny": {"base": "tiny", "layers": "0"}}),
@@ -254,3 +270,38 @@ def test_depth_of_a_hub_model_before_download(good):
     good2["models"]["tiny"]["num_layers"] = 7
     with pytest.raises(ConfigError, match="models.tiny.num_layers.*says 7 but .* has 3 layers"):
         llconfig.validate(good2)
+
+
+def test_the_stable_preset_fills_only_what_the_config_leaves_out(good):
+    """finetune.preset: stable (layerlens.recipes, Mosbach et al.) gives its values to the keys the config does not
+    set; a key the config sets wins, and its per-task epochs stand back where the config sets epochs itself."""
+    stable = llconfig.validate({**copy.deepcopy(good), "finetune": {"preset": "stable"}})
+    rte, sst2 = grid.finetune_params(stable, "rte"), grid.finetune_params(stable, "sst2")
+    assert (rte["epochs"], sst2["epochs"]) == (20, 3)
+    assert rte["batch_size"] == 16 and rte["learning_rate"] == 2e-5 and rte["warmup_ratio"] == 0.1
+    assert rte["weight_decay"] == 0.01 and rte["max_grad_norm"] == 1.0
+    assert rte["model_selection"] == "holdout" and rte["holdout_fraction"] == 0.1
+    default = llconfig.validate(copy.deepcopy(good))
+    assert grid.finetune_params(default, "rte")["model_selection"] == "last"
+    assert grid.finetune_params(default, "rte")["epochs"] == 3
+    mine = llconfig.validate({**copy.deepcopy(good), "finetune": {
+        "preset": "stable", "learning_rate": 3e-5, "per_task": {"rte": {"epochs": 10}}}})
+    assert grid.finetune_params(mine, "rte")["epochs"] == 10 and grid.finetune_params(mine, "mrpc")["epochs"] == 20
+    assert grid.finetune_params(mine, "mrpc")["learning_rate"] == 3e-5
+    flat = llconfig.validate({**copy.deepcopy(good), "finetune": {"preset": "stable", "epochs": 5}})
+    assert grid.finetune_params(flat, "rte")["epochs"] == 5
+    with pytest.raises(ConfigError, match="finetune.preset"):
+        llconfig.validate({**copy.deepcopy(good), "finetune": {"preset": "fast"}})
+
+
+def test_a_bad_control_names_the_key(good):
+    bad = copy.deepcopy(good)
+    bad["variants"]["tiny-dup"]["controls"] = ["compute", "bigger"]
+    with pytest.raises(ConfigError) as err:
+        llconfig.validate(bad)
+    assert err.value.key == "variants.tiny-dup.controls[1]"
+    clash = copy.deepcopy(good)
+    clash["variants"]["tiny-dup"]["controls"] = ["frozen"]
+    clash["variants"]["tiny.frozen"] = {"base": "tiny", "layers": "0-2"}
+    with pytest.raises(ConfigError, match="tiny.frozen"):
+        llconfig.validate(clash)

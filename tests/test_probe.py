@@ -16,6 +16,11 @@ SENTENCES = [sentence(random.Random(i)) for i in range(23)] + ["A dog .", "the t
 UNKNOWN = ["the dog ☃ saw 中 .", "a 雪 b", "☃☃ the cat ."]
 
 
+def head_rows(table, mode="input", reading="head"):
+    """The rows of one mode and reading, indexed from 0."""
+    return table[(table["mode"] == mode) & (table["reading"] == reading)].reset_index(drop=True)
+
+
 def naive_probe(model_dir, sentences):
     """One sentence at a time, a full MLM forward per layer: the slow, obvious way. Scored: every token but the
     special ones and [UNK] (no head can give back a word it does not know)."""
@@ -45,8 +50,8 @@ def naive_probe(model_dir, sentences):
 
 @pytest.mark.parametrize("batch_size, chunk", [(32, 4096), (4, 7)])
 def test_probe_matches_a_naive_per_layer_loop(tiny_bert, batch_size, chunk):
-    table = probe.run_probe(tiny_bert, SENTENCES, model_name="tiny", batch_size=batch_size, chunk_tokens=chunk,
-                            bootstrap=0, device="cpu")
+    table = head_rows(probe.run_probe(tiny_bert, SENTENCES, model_name="tiny", batch_size=batch_size,
+                                      chunk_tokens=chunk, bootstrap=0, device="cpu"))
     expected, n = naive_probe(tiny_bert, SENTENCES)
     assert list(table["layer"]) == [0, 1, 2, 3] and set(table["n_tokens"]) == {n}
     np.testing.assert_allclose(table["top1"], expected["top1"], atol=1e-12)
@@ -63,7 +68,7 @@ def test_unknown_tokens_are_not_scored(tiny_bert):
     tok = AutoTokenizer.from_pretrained(str(tiny_bert))
     n_unk = sum(tok(s)["input_ids"].count(tok.unk_token_id) for s in sentences)
     assert n_unk >= 4
-    table = probe.run_probe(tiny_bert, sentences, batch_size=4, chunk_tokens=7, bootstrap=0, device="cpu")
+    table = head_rows(probe.run_probe(tiny_bert, sentences, batch_size=4, chunk_tokens=7, bootstrap=0, device="cpu"))
     expected, n = naive_probe(tiny_bert, sentences)
     assert set(table["n_tokens"]) == {n} and set(table["n_unk_excluded"]) == {n_unk}
     np.testing.assert_allclose(table["top1"], expected["top1"], atol=1e-12)
@@ -74,9 +79,9 @@ def test_unknown_tokens_are_not_scored(tiny_bert):
 
 def test_variant_source_layers_and_duplicate_rows(tiny_bert, tmp_path):
     layermap.build_variant(tiny_bert, tmp_path / "v", [0, 1, 1, 2])
-    table = probe.run_probe(tmp_path / "v", SENTENCES, model_name="v", bootstrap=0)
+    table = head_rows(probe.run_probe(tmp_path / "v", SENTENCES, model_name="v", bootstrap=0))
     assert list(table["source_layer"]) == [0, 1, 2, 2, 3]
-    base = probe.run_probe(tiny_bert, SENTENCES, model_name="tiny", bootstrap=0)
+    base = head_rows(probe.run_probe(tiny_bert, SENTENCES, model_name="tiny", bootstrap=0))
     # the variant's first two layers are the base's (same inputs, same weights)
     np.testing.assert_allclose(table["top1"][:3], base["top1"][:3])
 
@@ -113,7 +118,7 @@ def test_the_interval_resamples_examples_not_sentences(tiny_model, tmp_path):
         write_sentence_table(tmp_path / f"{name}.tsv", SENTENCES, pairs=pairs)
         tables[name] = probe.probe_to_file(tiny_model, tmp_path / f"{name}.tsv", tmp_path / f"{name}.csv",
                                            model_name="tiny", settings=SETTINGS)
-    single, pairs = tables["single"], tables["pairs"]
+    single, pairs = head_rows(tables["single"]), head_rows(tables["pairs"])
     assert (pairs["n_sentences"] == 2 * single["n_sentences"]).all()
     np.testing.assert_allclose(pairs["top1"], single["top1"], rtol=1e-12)
     np.testing.assert_allclose(pairs[["top1_lo", "top1_hi"]], single[["top1_lo", "top1_hi"]], rtol=1e-12)
@@ -166,7 +171,7 @@ def test_a_probe_only_variant_is_built_in_memory(tiny_model, tmp_path, monkeypat
     saved = probe.probe_to_file(tmp_path / "saved", sentences, tmp_path / "saved.csv", model_name="v",
                                 settings=SETTINGS)
     pd.testing.assert_frame_equal(probed, saved, check_exact=True)
-    assert list(probed["source_layer"]) == [0, 1, 2, 2, 3]
+    assert list(head_rows(probed)["source_layer"]) == [0, 1, 2, 2, 3]
     saved_change = output_change_to_file(tiny_model, tmp_path / "saved", sentences, tmp_path / "saved_change.csv",
                                          variant_name="v", base_name="tiny", settings=SETTINGS)
     pd.testing.assert_frame_equal(changed, saved_change, check_exact=True)

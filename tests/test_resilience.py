@@ -56,7 +56,10 @@ def job_pids(workdir, script="finetune.py"):
     # fraction of a minute here, so the first one comes within the run
     {"checkpoint_minutes": 0.01, "checkpoint_steps": None},
     {"checkpoint_minutes": None, "checkpoint_steps": 20},
-], ids=["by-time-default-path", "by-steps"])
+    # held-out model selection: epoch 1 (90 steps) is scored and its weights kept before the checkpoint at step 100;
+    # the resumed run must know what it had chosen
+    {"checkpoint_minutes": None, "checkpoint_steps": 100, "model_selection": "holdout", "holdout_fraction": 0.1},
+], ids=["by-time-default-path", "by-steps", "holdout-selection"])
 def test_kill_9_mid_finetune_then_rerun_gives_identical_metrics(tmp_path, checkpointing):
     ref, run = tmp_path / "ref", tmp_path / "run"
     for d in (ref, run):
@@ -90,8 +93,10 @@ def test_kill_9_mid_finetune_then_rerun_gives_identical_metrics(tmp_path, checkp
     a = json.loads((ref / CELL / "metrics.json").read_text())
     b = json.loads((run / CELL / "metrics.json").read_text())
     assert b["resumed_from"] and a["resumed_from"] is None
-    for key in ("accuracy", "main_score", "train_loss", "loss_history", "global_steps"):
-        assert a[key] == b[key], key
+    for key in ("accuracy", "main_score", "train_loss", "loss_history", "global_steps", "selection"):
+        assert a.get(key) == b.get(key), key
+    if "model_selection" in checkpointing:
+        assert [h["epoch"] for h in b["selection"]["holdout_scores"]] == [1, 2]
     assert (ref / CELL / "predictions.tsv").read_bytes() == (run / CELL / "predictions.tsv").read_bytes()
     assert not (run / CELL / "checkpoints").exists()  # cleaned up once finished
     for f in (run / "results").rglob("*"):  # and no pickle anywhere

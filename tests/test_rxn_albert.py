@@ -9,6 +9,7 @@ import collections
 import json
 import re
 
+import pytest
 from rxn import RXNMAPPER_VERSION, RXNMAPPER_WHEEL_SHA256
 
 # rxnmapper 0.4.3, rxnmapper/smiles_utils.py, copied by hand: the reference the tokenizer is checked against
@@ -141,3 +142,43 @@ def test_rxn_albert_unavailable_says_how(tmp_path, monkeypatch):
     with pytest.raises(RxnUnavailable, match=r"no rxnmapper-0\.4\.3-py3-none-any\.whl there.*pip download"):
         build_rxn_albert(tmp_path / "cache")
     assert not (tmp_path / "cache").exists()
+
+
+def test_both_probe_modes_with_its_own_head(rxn_albert):
+    """Mechanics of the probe on a head pre-trained with its layers (the README's measurement, on the reactions
+    quoted in the wheel): in both modes the last layer's top-1 is the model's own masked-LM prediction (one pass
+    at a time through AutoModelForMaskedLM), and the identity reading maps ALBERT's narrower word embeddings up
+    as the encoder does (computed here by hand)."""
+    import numpy as np
+    import torch
+    from layerlens import masking, probe
+    from rxn import wheel_reactions
+
+    reactions = wheel_reactions(rxn_albert.parent)  # the fixture's cache folder holds the wheel
+    assert len(reactions) >= 10 and set(README_REACTIONS[:2]) <= set(reactions)
+    spec = masking.Masking(scheme="each", max_positions=512)
+    table = probe.run_probe(rxn_albert, reactions, modes=["input", "masked"], masking=spec, max_length=512,
+                            bootstrap=0, device="cpu")
+    assert set(table["head"]) == {"pretrained", "none"} and len(table) == 2 * 2 * 13
+    model, tokenizer, _ = load(rxn_albert)
+    mapped = model.albert.encoder.embedding_hidden_mapping_in(model.albert.embeddings.word_embeddings.weight)
+    hits = {"input": [], "masked": []}
+    identity0 = []
+    with torch.no_grad():
+        for i, smiles in enumerate(reactions):
+            enc = tokenizer(smiles, return_special_tokens_mask=True)
+            ids = enc["input_ids"]
+            cand = [q for q, s in enumerate(enc["special_tokens_mask"]) if not s and ids[q] != tokenizer.unk_token_id]
+            out = model(input_ids=torch.tensor([ids]), output_hidden_states=True)
+            target = torch.tensor([ids[q] for q in cand])
+            hits["input"] += (out.logits[0, cand].argmax(-1) == target).tolist()
+            identity0 += ((out.hidden_states[0][0, cand] @ mapped.T).argmax(-1) == target).tolist()
+            for p in masking.patterns(i, ids, cand, spec, tokenizer.mask_token_id, len(tokenizer)):
+                logits = model(input_ids=torch.tensor([p.input_ids])).logits[0, p.scored]
+                hits["masked"] += (logits.argmax(-1) == torch.tensor([ids[q] for q in p.scored])).tolist()
+    for mode, h in hits.items():
+        rows = table[(table["mode"] == mode) & (table["reading"] == "head")]
+        assert rows["n_tokens"].iloc[0] == len(h) == len(identity0)
+        assert rows["top1"].iloc[-1] == pytest.approx(np.mean(h), abs=1e-12)
+    ident = table[(table["mode"] == "input") & (table["reading"] == "embeddings")]
+    assert ident["top1"].iloc[0] == pytest.approx(np.mean(identity0), abs=1e-12)

@@ -7,7 +7,7 @@ import sys
 import pandas as pd
 import pytest
 import yaml
-from helpers import REPO, check_outputs, make_tiny_bert, write_config
+from helpers import REPO, check_outputs, head_reading, make_tiny_bert, write_config
 
 pytestmark = pytest.mark.e2e
 
@@ -65,8 +65,8 @@ def test_dry_run_of_the_shipped_configs(tmp_path, path):
     counts = {line.split()[0]: int(line.split()[1]) for line in proc.stdout.splitlines()
               if len(line.split()) == 2 and line.split()[1].isdigit()}
     finetuned = grid.finetuned_models(cfg)
-    models = list(cfg["models"]) + list(cfg["variants"])
-    built = [v for v in cfg["variants"] if grid.is_materialized(cfg, v)]
+    models = list(cfg["models"]) + grid.planned_variants(cfg)  # variants identical to another are not planned
+    built = [v for v in grid.planned_variants(cfg) if grid.is_materialized(cfg, v)]
     assert counts.get("finetune", 0) == len(finetuned) * len(cfg["tasks"]) * len(cfg["seeds"])
     assert counts["probe"] == len(models) and counts.get("build_variant", 0) == len(built)
     assert counts["download_model"] == len(cfg["models"])
@@ -89,8 +89,9 @@ def test_fitted_head_on_an_encoder_without_one(tmp_path, tiny_glue):
         "glue": {"source": "tsv", "dir": str(tiny_glue)},
         "tasks": ["rte"],
         "seeds": [1],
-        "probe": {"sentences": 40, "max_length": 48, "bootstrap": 50,
-                  "fit": {"tasks": ["sst2"], "sentences": 40, "steps": 20, "batch_size": 8, "learning_rate": 3e-3}},
+        "probe": {"sentences": 40, "max_length": 48, "bootstrap": 50, "mode": ["input", "masked"],
+                  "fit": {"tasks": ["sst2"], "sentences": 40, "steps": 20, "batch_size": 8, "learning_rate": 3e-3},
+                  "translators": {"enabled": True, "sentences": 40, "steps": 3, "batch_size": 8}},
     }
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     proc = snakemake(tmp_path, "results/report/probe.csv", "results/report/output_change.csv")
@@ -98,22 +99,31 @@ def test_fitted_head_on_an_encoder_without_one(tmp_path, tiny_glue):
 
     heads = tmp_path / "resources" / "heads"
     assert sorted(p.name for p in heads.iterdir()) == ["enc"]  # the variant has none of its own
-    info = json.loads((heads / "enc" / "head.json").read_text())
-    assert info["tasks"] == ["sst2"] and info["split"] == "train" and info["settings"]["steps"] == 20
+    assert sorted(p.name for p in (heads / "enc").iterdir()) == ["tied", "untied"]  # tie_decoder: both (default)
+    for decoder in ("tied", "untied"):
+        info = json.loads((heads / "enc" / decoder / "head.json").read_text())
+        assert info["tasks"] == ["sst2"] and info["split"] == "train" and info["settings"]["steps"] == 20
+        assert info["settings"]["tie_decoder"] is (decoder == "tied")
     for model in ("enc", "enc-dup2", "enc-rm1"):
         table = pd.read_csv(tmp_path / "results" / "probe" / f"{model}.csv")
-        assert set(table["head"]) == {"fit"}
-    assert list(pd.read_csv(tmp_path / "results" / "probe" / "enc-rm1.csv")["source_layer"]) == [0, 1, 3]
+        assert set(table["head"]) == {"fit-tied", "fit-untied", "none"} and set(table["mode"]) == {"input", "masked"}
+        # translators: for the base only, one set per head and mode
+        assert ("translated" in set(table["reading"])) is (model == "enc")
+    assert sorted(p.name for p in (tmp_path / "resources" / "translators" / "enc").glob("*.safetensors")) == [
+        f"fit-{d}_{m}.safetensors" for d in ("tied", "untied") for m in ("input", "masked")]
+    rm1 = head_reading(pd.read_csv(tmp_path / "results" / "probe" / "enc-rm1.csv"))
+    assert list(rm1["source_layer"]) == [0, 1, 3]
     # output change reads both models through the same fitted head: its base top-1 is the probe's last layer
     change = pd.read_csv(tmp_path / "results" / "report" / "output_change.csv").set_index("variant")
     assert set(change.index) == {"enc-dup2", "enc-rm1"}
-    probe_base = pd.read_csv(tmp_path / "results" / "probe" / "enc.csv")
-    probe_rm1 = pd.read_csv(tmp_path / "results" / "probe" / "enc-rm1.csv")
+    probe_base = head_reading(pd.read_csv(tmp_path / "results" / "probe" / "enc.csv"), head="fit-tied")
+    probe_rm1 = head_reading(pd.read_csv(tmp_path / "results" / "probe" / "enc-rm1.csv"), head="fit-tied")
     assert change["top1_base"].to_numpy() == pytest.approx(probe_base["top1"].iloc[-1])
     assert change.loc["enc-rm1", "top1_variant"] == pytest.approx(probe_rm1["top1"].iloc[-1])
-    base, var = (pd.read_csv(tmp_path / "results" / "probe" / f"{m}.csv") for m in ("enc", "enc-dup2"))
+    base, var = (head_reading(pd.read_csv(tmp_path / "results" / "probe" / f"{m}.csv")) for m in ("enc", "enc-dup2"))
     pd.testing.assert_series_equal(base["top1"][:4], var["top1"][:4])  # same layers, same head
-    assert "fitted head" in (tmp_path / "results" / "report" / "probe.md").read_text()
+    report = (tmp_path / "results" / "report" / "probe.md").read_text()
+    assert "enc · fit-untied" in report and "enc · translated" in report and "## masked mode" in report
 
     again = snakemake(tmp_path, "results/report/probe.csv", "results/report/output_change.csv", "-n")
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # A real single-node SLURM cluster (munged, slurmctld, slurmd from Debian's packages) for tests/test_slurm.py.
+# The tests never run this script: they use a cluster that is already up, and skip, saying how to start one,
+# where none is. CI (.ci/run) installs and starts it, runs the tests, and stops it.
 #
-#   start_slurm.sh start    install the packages if missing (root + apt only), write slurm.conf, start the
-#                           daemons, wait until `sinfo` shows the node idle
+#   start_slurm.sh install  install Debian's packages (slurm-wlm slurmctld slurmd slurm-client munge; root + apt)
+#   start_slurm.sh start    write slurm.conf, start the daemons, wait until `sinfo` shows the node idle (the packages
+#                           must be installed: `install` first)
 #   start_slurm.sh stop     stop the daemons this script started (and only those), in reverse order
 #   start_slurm.sh status   sinfo + which daemons run
 #
-# Exit codes of `start`: 0 the cluster is up; 2 it cannot be started here (the reason is the last line on stderr,
-# and the test skips with it); 1 anything else went wrong.
+# Exit codes of `install` and `start`: 0 done; 2 it cannot be done here (the reason is the last line on stderr);
+# 1 anything else went wrong.
 #
 # No systemd: the daemons are started by hand. No cgroups: proctrack/linuxproc, task/none. No accounting
 # database: `sacct` does not work, so Snakemake's SLURM plugin must poll with `--slurm-status-command squeue`
@@ -30,12 +33,18 @@ cluster_up() { sinfo -h -o '%t' 2>/dev/null | grep -qE '^(idle|mix|alloc)'; }
 
 pid_alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
-install_packages() {
+missing_binaries() {
     local missing=""
     for bin in slurmctld slurmd sinfo sbatch squeue munged; do
         command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || missing="$missing $bin"
     done
-    [ -z "$missing" ] && return 0
+    echo "$missing"
+}
+
+install_packages() {
+    local missing
+    missing=$(missing_binaries)
+    [ -z "$missing" ] && { log "SLURM is installed"; return 0; }
     [ "$(id -u)" = 0 ] || cant "not root, and SLURM is not installed (missing:$missing)"
     command -v apt-get >/dev/null 2>&1 || cant "no apt-get, and SLURM is not installed (missing:$missing)"
     log "installing $PKGS (missing:$missing)"
@@ -48,8 +57,8 @@ write_conf() {
     local host cpus mem
     host=$(hostname -s)
     cpus=$(nproc)
-    # 90% of the memory free now: other processes on this machine keep theirs
-    mem=$(free -m | awk '/^Mem:/ {print int($4 * 0.9)}')
+    # 90% of the memory available now (free plus reclaimable cache): other processes on this machine keep theirs
+    mem=$(free -m | awk '/^Mem:/ {print int($7 * 0.9)}')
     [ "$mem" -gt 1000 ] || cant "only ${mem} MB of free memory"
     if [ -e "$CONF" ] && ! grep -qF "$MARK" "$CONF"; then
         cant "$CONF exists and was not written by this script; not overwriting a site configuration"
@@ -110,7 +119,9 @@ start() {
     fi
     # none of our daemons alive (e.g. the machine was restarted): forget what an earlier start recorded
     pid_alive /run/munge/munged.pid || pid_alive /run/slurmctld.pid || pid_alive /run/slurmd.pid || rm -f "$STATE"
-    install_packages
+    local missing
+    missing=$(missing_binaries)
+    [ -z "$missing" ] || cant "SLURM is not installed (missing:$missing); run \`$0 install\` first (root, apt)"
     [ "$(id -u)" = 0 ] || cant "not root (the daemons need root)"
     getent passwd slurm >/dev/null || cant "no 'slurm' user (the Debian packages create it)"
     getent passwd munge >/dev/null || cant "no 'munge' user (the Debian packages create it)"
@@ -182,8 +193,9 @@ status() {
 }
 
 case "${1:-}" in
+    install) install_packages ;;
     start) start ;;
     stop) stop ;;
     status) status ;;
-    *) echo "usage: $0 start|stop|status" >&2; exit 1 ;;
+    *) echo "usage: $0 install|start|stop|status" >&2; exit 1 ;;
 esac

@@ -20,9 +20,10 @@ from pathlib import Path
 
 import yaml
 
-from . import grid
+from . import controls, dedup, grid, sweeps
 from .errors import ConfigError, InputError, LayerLensError
-from .layermap import format_layers, resolve_layers, sweep
+from .layermap import format_layers, resolve_layers
+from .recipes import apply_preset
 from .sources import local_dir
 from .tasks import TASKS, get_task
 
@@ -37,9 +38,15 @@ GLUE_HELP = ("To get one: data/glue-sample in the checkout holds MRPC and STS-B 
 
 def validate(config: dict, *, workdir: str | Path = ".") -> dict:
     """Validate ``config`` in place (defaults filled in) and return it. Raises :class:`ConfigError`."""
+    apply_preset(config)  # a named fine-tuning recipe fills the keys the config leaves out, before the defaults
+    probe = config.get("probe")
+    if isinstance(probe, dict) and isinstance(probe.get("translators"), bool):  # `translators: true` is short
+        probe["translators"] = {"enabled": probe["translators"]}
     _validate_schema(config)
     _expand_sweeps(config, Path(workdir))
     _check_models(config, Path(workdir))
+    controls.check(config, lambda b: base_depth(config, b, Path(workdir)),
+                   lambda b: base_model_config(config, b, Path(workdir)))
     _check_glue(config, Path(workdir))
     return config
 
@@ -112,7 +119,8 @@ def _key(path) -> str:
 # --- checks the schema cannot express --------------------------------------------------------------------
 
 
-def _check_models(config: dict, workdir: Path) -> None:
+def _check_models(config: dict, workdir: Path) -> list[tuple[str, str, str]]:
+    """Models and variants; returns the variants that are the same model as another (:mod:`layerlens.dedup`)."""
     models, variants = config["models"], config.get("variants", {})
     clash = sorted(set(models) & set(variants))
     if clash:
@@ -137,7 +145,12 @@ def _check_models(config: dict, workdir: Path) -> None:
         depth, found = bases[base]
         key = f"variants.{name}.layers" if "layers" in variant else f"variants.{name}"
         try:
-            if depth is None:
+            if "select" in variant:
+                if "layers" in variant or "duplicate" in variant or "remove" in variant:
+                    raise ValueError("give `select` alone: the layers are chosen from the base's similarity")
+                if depth is not None:
+                    sweeps.check_selection(variant["select"], depth)  # the map itself is chosen in a job
+            elif depth is None:
                 # depth unknown until the base is downloaded: check the syntax now, the range in the layermap rule
                 resolve_layers(variant, 10**6)
             else:
@@ -147,6 +160,7 @@ def _check_models(config: dict, workdir: Path) -> None:
                     adapter.check_layer_map(model_config, layers)  # what the architecture can express
         except ValueError as e:
             raise ConfigError(key, str(e)) from None
+    return dedup.mark_identical(config, bases)
 
 
 def model_dir(name: str) -> Path:
@@ -198,22 +212,30 @@ def _expand_sweeps(config: dict, workdir: Path) -> None:
                                              f"models.{base}.num_layers, or download it first "
                                              f"(snakemake resources/models/{base})")
         kind = entry["kind"]
-        allowed = {"duplicate_each": "layers", "remove_each": "layers", "duplicate_block": "blocks",
-                   "duplicate_top": "k", "duplicate_bottom": "k", "interleave": "every"}[kind]
-        for opt in ("layers", "blocks", "k", "every"):
-            if opt in entry and opt != allowed:
-                raise ConfigError(f"{key}.{opt}", f"does not apply to kind {kind} (it takes `{allowed}`)")
+        allowed = sweeps.OPTIONS[kind]
+        for opt in sorted({o for opts in sweeps.OPTIONS.values() for o in opts}):
+            if opt in entry and opt not in allowed:
+                raise ConfigError(f"{key}.{opt}", f"does not apply to kind {kind} (it takes "
+                                                  f"{' and '.join(f'`{o}`' for o in allowed)})")
         try:
-            generated = sweep(kind, depth, **{allowed: entry.get(allowed)})
+            generated = sweeps.sweep(kind, depth, **{opt: entry.get(opt) for opt in allowed})
         except ValueError as e:
-            raise ConfigError(f"{key}.{allowed}" if allowed in entry else key, str(e)) from None
+            raise ConfigError(f"{key}.{allowed[0]}" if allowed[0] in entry else key, str(e)) from None
+        found = base_model_config(config, base, workdir)
         for suffix, layers in generated:
             name = f"{base}-{suffix}"
-            spec = {"base": base, "layers": format_layers(layers), "finetune": entry["finetune"]}
-            if name in variants and variants[name] != spec:
+            how = {"select": layers} if isinstance(layers, dict) else {"layers": format_layers(layers)}
+            spec = {"base": base, **how, "finetune": entry["finetune"]}
+            if found is not None and "layers" in how:
+                try:
+                    found[0].check_layer_map(found[1], layers)
+                except ValueError as e:
+                    raise ConfigError(key, f"generates {name} (layers {how['layers']}), which {found[0].name} "
+                                           f"cannot express: {e}") from None
+            if name in variants and {k: v for k, v in variants[name].items() if k != "same_as"} != spec:
                 raise ConfigError(f"{key}", f"generates variant {name!r}, which `variants` already defines "
                                             "differently; rename that variant")
-            variants[name] = spec
+            variants.setdefault(name, spec)
 
 
 def _check_glue(config: dict, workdir: Path) -> None:
@@ -247,10 +269,20 @@ def main(argv=None) -> int:
     except LayerLensError as e:
         print(f"invalid configuration: {e}", file=sys.stderr)
         return 1
+    from . import design
+
     n_ft = len(grid.finetuned_models(config)) * len(config["tasks"]) * len(config["seeds"])
-    print(f"{argv[0]}: valid. {len(config['models'])} model(s), {len(config['variants'])} variant(s) "
-          f"({len(grid.finetuned_models(config)) - len(config['models'])} fine-tuned), {len(config['tasks'])} task(s), "
-          f"{len(config['seeds'])} seed(s): {n_ft} fine-tuning runs.")
+    n_controls = len(grid.controls(config))
+    print(f"{argv[0]}: valid. {len(config['models'])} model(s), {len(grid.planned_variants(config))} variant(s) "
+          f"({len(grid.finetuned_models(config)) - len(config['models']) - n_controls} fine-tuned), {n_controls} "
+          f"control(s), {len(config['tasks'])} task(s), {len(config['seeds'])} seed(s): {n_ft} fine-tuning runs.")
+    identical = _check_models(config, Path("."))  # the same answer as in load(); here with the reasons
+    if identical:
+        print(f"{len(identical)} variant(s) are the same model as another and are not run again (results under "
+              "the name after '='):")
+        for alias, canonical, why in identical:
+            print(f"  {alias} = {canonical}: {why}")
+    print(design.describe(design.check(config)))
     return 0
 
 

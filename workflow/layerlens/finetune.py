@@ -10,6 +10,10 @@
   atomically; the trained weights are dropped unless ``keep_weights``.
 - ``metrics.json`` flags a run ``diverged`` (non-finite loss, gradient norm or logits: null scores) or
   ``degenerate`` (finite, but the same prediction for every example of a dev split).
+- The dev set is predicted once, after training, without its labels; with ``model_selection: holdout`` the epoch
+  is chosen on held-out training examples (:mod:`layerlens.selection`). A control run (:mod:`layerlens.controls`)
+  freezes the checkpoint's weights (``freeze_encoder``) or trains a compute-matched number of steps
+  (``compute_matched``); metrics.json records either.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import controls, flops, selection
 from .errors import ConfigError, InputError
 from .families import model_depth
 from .grid import RUNTIME_KEYS
@@ -92,6 +97,13 @@ def finetune(model_dir: str | Path, tokenized_dir: str | Path, out_dir: str | Pa
     data = load_from_disk(str(tokenized_dir))
     train = _first(data["train"], params.get("max_train_samples"))
     evals = {s: _first(data[s], params.get("max_eval_samples")) for s in spec.dev_splits}
+    holdout = None
+    if params.get("model_selection", "last") == "holdout":
+        train, holdout = selection.split_holdout(train, params["holdout_fraction"], seed)
+    matched = None
+    if params.get("compute_matched"):  # a compute-matched base: the variant's steps x its FLOPs per step over ours
+        steps = flops.trainer_steps(len(train), params["batch_size"], params["epochs"])
+        matched = controls.matched_max_steps(model_dir, params["compute_matched"], steps, spec.num_labels)
 
     set_seed(seed)  # before the head is built: same seed, same head, for a base and its variants
     attention = params.get("attention", "auto")
@@ -106,6 +118,7 @@ def finetune(model_dir: str | Path, tokenized_dir: str | Path, out_dir: str | Pa
             raise
         raise ConfigError("finetune.attention", f"{attention!r} is not available for {model_dir}: {e}; use auto "
                                                 "(SDPA where the model class supports it, eager otherwise)") from None
+    frozen = controls.freeze_pretrained(model, info["missing_keys"]) if params.get("freeze_encoder") else None
 
     use_cuda = torch.cuda.is_available()
     bf16, tf32 = precision_flags(params.get("precision", "auto"))
@@ -116,6 +129,8 @@ def finetune(model_dir: str | Path, tokenized_dir: str | Path, out_dir: str | Pa
         per_device_train_batch_size=params["batch_size"],
         per_device_eval_batch_size=params["eval_batch_size"],
         num_train_epochs=params["epochs"],
+        max_steps=matched["steps"] if matched else -1,
+        max_grad_norm=params.get("max_grad_norm", 1.0),
         warmup_steps=params["warmup_ratio"],
         weight_decay=params["weight_decay"],
         lr_scheduler_type="linear",
@@ -123,7 +138,7 @@ def finetune(model_dir: str | Path, tokenized_dir: str | Path, out_dir: str | Pa
         data_seed=seed,
         logging_steps=params["logging_steps"],
         logging_first_step=True,
-        eval_strategy="no",
+        eval_strategy="epoch" if holdout is not None else "no",
         save_strategy="steps" if every else "no",
         save_steps=every or 500,
         save_total_limit=1,
@@ -143,9 +158,12 @@ def finetune(model_dir: str | Path, tokenized_dir: str | Path, out_dir: str | Pa
             if logs and any(k in logs and not math.isfinite(float(logs[k])) for k in ("loss", "grad_norm")):
                 control.should_training_stop = True
 
+    keep = selection.KeepBest(work_dir / "best") if holdout is not None else None
     trainer = SafeTrainer(model=model, args=args, train_dataset=train, processing_class=tokenizer,
                           data_collator=DataCollatorWithPadding(tokenizer),
-                          callbacks=[StopOnNonFiniteLoss(), TimedCheckpoints(params.get("checkpoint_minutes") or 0)])
+                          eval_dataset=holdout, compute_metrics=selection.holdout_scorer(task) if keep else None,
+                          callbacks=[StopOnNonFiniteLoss(), TimedCheckpoints(params.get("checkpoint_minutes") or 0)]
+                          + ([keep] if keep else []))
     if use_cuda:
         torch.cuda.reset_peak_memory_stats()
     if resume:
@@ -162,9 +180,11 @@ def finetune(model_dir: str | Path, tokenized_dir: str | Path, out_dir: str | Pa
     diverged_at = next((h.get("step") for h in history
                         if any(k in h and not math.isfinite(float(h[k])) for k in ("loss", "grad_norm"))), None)
 
+    if keep:
+        keep.restore(trainer.model)
     predictions, outputs = [], {}
     for split, ds in evals.items():
-        pred = trainer.predict(ds)
+        pred = trainer.predict(ds.remove_columns("label"))  # the labels only meet the predictions in the metrics
         logits = np.asarray(pred.predictions, dtype=np.float64)
         labels = np.asarray(ds["label"])
         yhat = logits.squeeze(-1) if spec.is_regression else logits.argmax(-1)
@@ -195,10 +215,15 @@ def finetune(model_dir: str | Path, tokenized_dir: str | Path, out_dir: str | Pa
         "degenerate": not diverged and any(len(np.unique(y)) == 1 for _, y in outputs.values()),
         "total_flos": float(trainer.state.total_flos),
         "train_samples_per_second": train_out.metrics.get("train_samples_per_second"),
-        "train_tokens": int(np.sum(train["length"])) * float(params["epochs"]),
-        "train_tokens_per_second": int(np.sum(train["length"])) * float(params["epochs"]) / train_seconds,
+        "train_tokens": int(np.sum(train["length"])) * float(trainer.state.epoch),
+        "train_tokens_per_second": int(np.sum(train["length"])) * float(trainer.state.epoch) / train_seconds,
         "peak_gpu_memory_mb": peak_gpu_mb,
         "global_steps": trainer.state.global_step,
+        "selection": None if keep is None else {
+            "on": "holdout", "holdout_examples": len(holdout), "chosen_epoch": keep.best and keep.best["epoch"],
+            "chosen_step": keep.best and keep.best["step"], "holdout_scores": selection.history(history)},
+        "compute_matched": matched,
+        "frozen": frozen,
         "hyperparameters": params,
         "precision": "bf16" if bf16 else "fp32", "tf32": bool(tf32),
         "attention": model.config._attn_implementation,

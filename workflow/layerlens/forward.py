@@ -1,18 +1,20 @@
-"""Hidden states at the input tokens: the one forward loop behind the probe and output change.
+"""Hidden states at the scored tokens: the one forward loop behind the probe and output change.
 
-Both read a masked-LM model's hidden states at the sentences' own tokens, with nothing masked:
+Both read a masked-LM model's hidden states at the sentences' own tokens:
 
 - :func:`load_mlm` loads the model (or a probe-only variant of it, built in memory) with its pretrained
   masked-LM head, or with a fitted one (:mod:`layerlens.head`), and refuses a checkpoint that has neither.
-- :class:`Encoded` tokenizes the sentences once (truncated to ``max_length``) and sorts them longest first,
-  so sentences of similar length share a batch and padding is small. :meth:`Encoded.chunks` pads one batch at
-  a time, runs each model's forward pass once per batch (``adapter.hidden_states``: the embedding output and
-  every layer), and hands out the batch's *kept* positions in chunks of at most ``chunk_tokens``, with the
-  input token at each and the sentence it comes from. Kept are the sentence's own tokens: not padding, not
-  special tokens, and not ``[UNK]``, which stands for text the vocabulary lacks, so no head can give the input
-  back there; :attr:`Encoded.n_unk_excluded` counts them. A consumer turns a
-  chunk's states into vocabulary-sized logits one layer at a time, so memory above the forward pass's own
-  states does not grow with depth.
+- :class:`Encoded` tokenizes the sentences once (truncated to ``max_length``) into *passes*: by default one per
+  sentence, nothing masked, every own token scored (the probe's input mode); with ``masking`` (the masked mode,
+  :mod:`layerlens.masking`) the sentence's masking patterns, each scored at its masked positions against the
+  original token. Passes are sorted longest first, so similar lengths share a batch and padding is small.
+  :meth:`Encoded.chunks` pads one batch at a time, runs each model's forward pass once per batch
+  (``adapter.hidden_states``: the embedding output and every layer), and hands out the batch's scored positions
+  in chunks of at most ``chunk_tokens``, with the target token at each and the sentence it comes from. Scored
+  are the sentence's own tokens: not padding, not special tokens, and not ``[UNK]``, which stands for text the
+  vocabulary lacks, so no head can give the input back there; :attr:`Encoded.n_unk_excluded` counts them. A
+  consumer turns a chunk's states into vocabulary-sized logits one layer at a time, so memory above the forward
+  pass's own states does not grow with depth.
 """
 
 from __future__ import annotations
@@ -28,13 +30,11 @@ from .errors import InputError
 from .families import FamilyAdapter, adapter_for_dir, read_model_config
 from .head import apply_head
 from .layermap import model_from_tensors, variant_model
+from .masking import Masking, Pattern, patterns
 from .modelfiles import load_pretrained, quiet_head_report
 
 if TYPE_CHECKING:  # torch is imported where tensors are used: the Snakefile imports nothing heavy
     import torch
-
-_PAD_KEYS = ("input_ids", "attention_mask", "special_tokens_mask")
-
 
 def default_device() -> str:
     import torch
@@ -84,7 +84,7 @@ class Chunk:
     states: tuple[tuple[torch.Tensor, ...], ...]
     #: the chunk's positions: rows of those flattened states
     rows: torch.Tensor
-    #: the input token at each position (what a head should give back)
+    #: the original token at each position (what a head should give back)
     target: torch.Tensor
     #: the sentence of each position, as an index into the encoded sentences
     sentence: np.ndarray
@@ -95,24 +95,31 @@ class Chunk:
 
 
 class Encoded:
-    """Sentences tokenized once, for any number of passes through :meth:`chunks`."""
+    """Sentences tokenized once, as passes (see the module docstring), for any number of runs of :meth:`chunks`."""
 
-    def __init__(self, tokenizer, sentences: Sequence[str], max_length: int):
+    def __init__(self, tokenizer, sentences: Sequence[str], max_length: int, masking: Masking | None = None):
         self.tokenizer = tokenizer
         self.n_sentences = len(sentences)
-        self.enc = tokenizer(list(sentences), truncation=True, max_length=max_length,
-                             return_special_tokens_mask=True)
+        self.masking = masking
+        enc = tokenizer(list(sentences), truncation=True, max_length=max_length, return_special_tokens_mask=True)
         self.unk_id = tokenizer.unk_token_id  # None: a tokenizer that never gives [UNK] (byte-level BPE)
+        if masking is not None and tokenizer.mask_token_id is None:
+            raise InputError(getattr(tokenizer, "name_or_path", "tokenizer"),
+                             "the tokenizer has no mask token, which the masked probe needs")
+        self.passes: list[Pattern] = []
         #: [UNK] tokens among the sentences' own tokens (within max_length): not scored
-        self.n_unk_excluded = 0 if self.unk_id is None else sum(
-            1 for ids, special in zip(self.enc["input_ids"], self.enc["special_tokens_mask"])
-            for i, s in zip(ids, special) if i == self.unk_id and not s)
-        lengths = np.array([len(x) for x in self.enc["input_ids"]])
+        self.n_unk_excluded = 0
+        for i, (ids, special) in enumerate(zip(enc["input_ids"], enc["special_tokens_mask"])):
+            passes, n_unk = sentence_passes(tokenizer, i, ids, special, masking)
+            self.passes += passes
+            self.n_unk_excluded += n_unk
+        self.targets = [[enc["input_ids"][p.sentence][q] for q in p.scored] for p in self.passes]
+        lengths = np.array([len(p.input_ids) for p in self.passes])
         self.order = np.argsort(-lengths, kind="stable")  # similar lengths share a batch: little padding
 
     def chunks(self, models: Sequence[tuple[object, FamilyAdapter]], *, batch_size: int, chunk_tokens: int,
                device: str, last_only: bool = False, desc: str | None = None) -> Iterator[Chunk]:
-        """One forward pass per batch and model, then the batch's kept positions chunk by chunk.
+        """One forward pass per batch (of passes) and model, then the batch's scored positions chunk by chunk.
 
         ``models`` are (model, adapter) pairs that read the same tokens (a variant and its base); with
         ``last_only`` a chunk keeps only each model's last layer (``hidden(-1, m)``). Consume the chunks under
@@ -121,15 +128,11 @@ class Encoded:
         import torch
         from tqdm.auto import tqdm
 
-        starts = range(0, self.n_sentences, batch_size)
+        starts = range(0, len(self.passes), batch_size)
         for start in tqdm(starts, desc=desc, mininterval=5, disable=desc is None):
             idx = self.order[start:start + batch_size]
-            batch = self.tokenizer.pad({k: [self.enc[k][i] for i in idx] for k in _PAD_KEYS}, return_tensors="pt")
-            input_ids = batch["input_ids"].to(device)
-            attention = batch["attention_mask"].to(device)
-            keep = attention.bool() & ~batch["special_tokens_mask"].to(device).bool()
-            if self.unk_id is not None:
-                keep &= input_ids != self.unk_id
+            batch = [self.passes[i] for i in idx]
+            input_ids, attention, keep = pad_passes(self.tokenizer, batch, device)
             with torch.inference_mode():
                 states = []
                 for model, adapter in models:
@@ -137,8 +140,40 @@ class Encoded:
                     hidden = hidden[-1:] if last_only else hidden
                     states.append(tuple(h.reshape(-1, h.shape[-1]) for h in hidden))  # views, no copies
             rows = keep.reshape(-1).nonzero().squeeze(1)
-            target = input_ids.reshape(-1)[rows]
-            sentence = np.repeat(idx, input_ids.shape[1])[rows.cpu().numpy()]
+            # rows run pass by pass, positions ascending: the order of each pass's targets
+            target = torch.tensor([t for i in idx for t in self.targets[i]], dtype=torch.long, device=device)
+            sentence = np.array([p.sentence for p in batch for _ in p.scored], dtype=np.int64)
+            if target.numel() != rows.numel():
+                raise RuntimeError("scored positions and targets out of step (a tokenizer that pads oddly?)")
             for lo in range(0, rows.numel(), chunk_tokens):
                 sl = slice(lo, lo + chunk_tokens)
                 yield Chunk(tuple(states), rows[sl], target[sl], sentence[sl])
+
+
+def sentence_passes(tokenizer, index: int, ids: Sequence[int], special: Sequence[int],
+                    masking: Masking | None) -> tuple[list[Pattern], int]:
+    """The passes of one tokenized sentence (``index``: its place, which seeds its masking) and its number of
+    [UNK] tokens among its own: unmasked with every own token scored, or its masking patterns."""
+    own = [p for p, s in enumerate(special) if not s]
+    candidates = [p for p in own if ids[p] != tokenizer.unk_token_id]
+    if masking is None:
+        passes = [Pattern(index, list(ids), candidates)] if candidates else []
+    else:
+        passes = patterns(index, ids, candidates, masking, tokenizer.mask_token_id, len(tokenizer))
+    return passes, len(own) - len(candidates)
+
+
+def pad_passes(tokenizer, passes: Sequence[Pattern], device: str):
+    """A batch of passes padded as the tokenizer pads (its padding side): input ids, attention mask, and the
+    scored positions (boolean), each (passes, length) on ``device``. Rows of the flattened scored mask run pass
+    by pass, positions ascending: the order of :attr:`Pattern.scored`."""
+    unscored = [np.ones(len(p.input_ids), dtype=np.int64) for p in passes]
+    for flags, p in zip(unscored, passes):
+        flags[p.scored] = 0
+    # unscored positions ride as "special" tokens: the tokenizer pads that mask with the rest
+    padded = tokenizer.pad({"input_ids": [p.input_ids for p in passes],
+                            "attention_mask": [[1] * len(p.input_ids) for p in passes],
+                            "special_tokens_mask": [f.tolist() for f in unscored]}, return_tensors="pt")
+    attention = padded["attention_mask"].to(device)
+    keep = attention.bool() & ~padded["special_tokens_mask"].to(device).bool()
+    return padded["input_ids"].to(device), attention, keep

@@ -6,14 +6,20 @@ only ever sees the last layer.
 
 - **The head.** The family's own MLM head class (``AutoModelForMaskedLM`` on the checkpoint), freshly
   initialised with the family's own initialisation under ``seed`` (a pretrained head, if the checkpoint has
-  one, is replaced). The decoder stays tied to the input embeddings and is not trained; the transform, its
-  LayerNorm and the output bias are (every head parameter the adapter names, except the tied decoder).
+  one, is replaced). The transform, its LayerNorm and the output bias are trained (every head parameter the
+  adapter names). The decoder (``probe.fit.tie_decoder``) is either *tied* to the input embeddings and not
+  trained, as in the published checkpoints, or *untied*: a vocabulary matrix of its own, initialised by the
+  family (unrelated to the input embeddings) and trained with the rest. A tied decoder makes the lower layers
+  easy to read back (layer 0 is the token's own embedding); the untied one measures what that tie contributes.
+  ``both`` fits one of each (``resources/heads/{model}/tied`` and ``.../untied``).
 - **The encoder** is frozen and in eval mode (no dropout); only the head gets gradients.
 - **The objective** (``probe.fit.objective``), read from the last hidden layer through the head:
   ``reconstruct`` (the default) feeds the sentence unmasked and takes the cross-entropy of the input token at
-  every position (special tokens and padding excluded): the probe's own task, at the last layer only.
+  every position (special tokens, padding and ``[UNK]`` excluded, as the probe excludes them): the probe's own
+  task, at the last layer only.
   ``mlm`` is BERT's pre-training objective: ``mlm_probability`` of the tokens selected (at least one per
-  batch), 80% of those masked, 10% replaced at random, 10% kept, the loss on the selected positions only.
+  batch; never an ``[UNK]``), 80% of those masked, 10% replaced at random, 10% kept, the loss on the selected
+  positions only.
   ``reconstruct`` is the default because it is what the probe measures and what a pretrained head does on
   unmasked input; a frozen sentence encoder's last layer carries little for predicting *masked* tokens, so
   in a 150-step budget ``mlm`` learns mostly token frequencies (all-MiniLM-L6-v2: last-layer top-1 about 0.1
@@ -37,8 +43,9 @@ from typing import Sequence
 
 from .errors import InputError
 from .families import adapter_for_dir
-from .io import atomic_dir, write_json
+from .io import atomic_dir, read_json, write_json
 from .manifest import verify, write_manifest
+from .masking import mask_tokens
 from .modelfiles import load_pretrained, quiet_head_report, weights_sha256
 from .sentences import fit_sentences, read_sentences
 
@@ -46,7 +53,7 @@ HEAD_FILE = "head.safetensors"
 INFO_FILE = "head.json"
 OBJECTIVES = {
     "reconstruct": "give back the input tokens from the last layer: nothing masked, loss on every token "
-                   "(special tokens and padding excluded); encoder frozen",
+                   "(special tokens, padding and [UNK] excluded); encoder frozen",
     "mlm": "BERT's masked LM on the last layer: {p:.0%} of the tokens selected (80% mask token, 10% random, "
            "10% kept), loss on the selected ones; encoder frozen",
 }
@@ -62,8 +69,9 @@ def head_tensors(model, adapter) -> dict:
             if adapter.is_head_key(k) and v.data_ptr() != embed.data_ptr()}
 
 
-def fresh_head(model, adapter, seed: int) -> list[str]:
-    """Replace the head of ``model`` with the family's own initialisation under ``seed``; tie the decoder.
+def fresh_head(model, adapter, seed: int, tie_decoder: bool = True) -> list[str]:
+    """Replace the head of ``model`` with the family's own initialisation under ``seed``; tie the decoder to the
+    input embeddings, or give it its own matrix (``tie_decoder=False``, from the same fresh initialisation).
 
     The fresh values come from a model built from the same config with the seed set, so they are what the
     family's ``_init_weights`` gives, whatever the checkpoint held. Returns the names of the tensors replaced.
@@ -71,7 +79,7 @@ def fresh_head(model, adapter, seed: int) -> list[str]:
     import torch
     from transformers import AutoModelForMaskedLM
 
-    _tie_decoder(model)
+    _set_decoder(model, tie_decoder)
     torch.manual_seed(seed)
     fresh = AutoModelForMaskedLM.from_config(model.config, dtype=torch.float32)
     fresh_state = fresh.state_dict()
@@ -83,11 +91,23 @@ def fresh_head(model, adapter, seed: int) -> list[str]:
     return names
 
 
-def _tie_decoder(model) -> None:
-    """Tie the output embeddings to the input embeddings where the head has a vocabulary decoder."""
+def _set_decoder(model, tied: bool) -> None:
+    """Tie the output embeddings to the input embeddings where the head has a vocabulary decoder, or (``tied``
+    False) give the decoder a matrix of its own (a copy, to be overwritten)."""
+    import torch
+
     out, inp = model.get_output_embeddings(), model.get_input_embeddings()
-    if out is not None and getattr(out, "weight", None) is not None and out.weight.shape == inp.weight.shape:
-        out.weight = inp.weight
+    has_decoder = out is not None and getattr(out, "weight", None) is not None and out.weight.shape == inp.weight.shape
+    if tied:
+        if has_decoder:
+            out.weight = inp.weight
+        return
+    if not has_decoder:
+        raise InputError(getattr(model.config, "_name_or_path", "model"),
+                         "this head multiplies by the input embeddings and has no decoder of its own to untie; "
+                         "set probe.fit.tie_decoder: true")
+    out.weight = torch.nn.Parameter(inp.weight.detach().clone())
+    model.config.tie_word_embeddings = False
 
 
 def apply_head(model, adapter, head_dir: str | Path) -> None:
@@ -99,7 +119,8 @@ def apply_head(model, adapter, head_dir: str | Path) -> None:
     if not path.is_file():
         raise InputError(head_dir, f"no {HEAD_FILE}: not a fitted head (rerun the fit_head rule)")
     tensors = load_file(str(path))
-    _tie_decoder(model)
+    info = Path(head_dir) / INFO_FILE
+    _set_decoder(model, read_json(info).get("settings", {}).get("tie_decoder", True) if info.is_file() else True)
     state = model.state_dict()
     own = head_tensors(model, adapter)
     unknown = sorted(set(tensors) - set(own))
@@ -121,7 +142,7 @@ def apply_head(model, adapter, head_dir: str | Path) -> None:
 
 def fit_head(model_dir: str | Path, sentences: Sequence[str], out_dir: str | Path, *, steps: int, batch_size: int,
              learning_rate: float, seed: int, max_length: int = 128, objective: str = "reconstruct",
-             mlm_probability: float = 0.15,
+             mlm_probability: float = 0.15, tie_decoder: bool = True,
              weight_decay: float = 0.0, device: str | None = None, record: dict | None = None) -> dict:
     """Fit a fresh MLM head on the last layer of the frozen encoder in ``model_dir``; write it to ``out_dir``."""
     import numpy as np
@@ -138,7 +159,7 @@ def fit_head(model_dir: str | Path, sentences: Sequence[str], out_dir: str | Pat
         raise InputError(model_dir, "the tokenizer has no mask token, which the masked-LM objective needs")
     with quiet_head_report(model_dir):
         model = load_pretrained(AutoModelForMaskedLM, model_dir)
-    trained = fresh_head(model, adapter, seed)
+    trained = fresh_head(model, adapter, seed, tie_decoder)
     model.to(device).eval()
     names = set(trained)
     params = list({id(p): p for n, p in model.named_parameters(remove_duplicate=False) if n in names}.values())
@@ -163,6 +184,10 @@ def fit_head(model_dir: str | Path, sentences: Sequence[str], out_dir: str | Pat
         batch = tokenizer.pad({k: [enc[k][i] for i in idx] for k in
                                ("input_ids", "attention_mask", "special_tokens_mask")}, return_tensors="pt")
         real = batch["attention_mask"].bool() & ~batch["special_tokens_mask"].bool()
+        if tokenizer.unk_token_id is not None:  # no head can give back text the vocabulary lacks: not a target
+            real &= batch["input_ids"] != tokenizer.unk_token_id
+        if not real.any():  # nothing but [UNK] in this batch
+            continue
         if objective == "mlm":
             inputs, selected = mask_tokens(batch["input_ids"], real, tokenizer.mask_token_id, vocab_size,
                                            mlm_probability, gen)
@@ -190,10 +215,11 @@ def fit_head(model_dir: str | Path, sentences: Sequence[str], out_dir: str | Pat
         "objective": objective,
         "objective_text": OBJECTIVES[objective].format(p=mlm_probability),
         "trained_tensors": trained,
-        "decoder": "tied to the input embeddings, not trained",
+        "decoder": "tied to the input embeddings, not trained" if tie_decoder else
+                   "untied: its own matrix, from the family's initialisation, trained",
         "settings": {"steps": steps, "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed,
                      "max_length": max_length, "objective": objective, "mlm_probability": mlm_probability,
-                     "weight_decay": weight_decay},
+                     "weight_decay": weight_decay, "tie_decoder": tie_decoder},
         "sentences": len(sentences),
         "final_loss": float(np.mean(losses[-tail:])),
         "final_accuracy": float(np.mean(accs[-tail:])),  # top-1 at the loss positions, last steps
@@ -211,25 +237,8 @@ def fit_head(model_dir: str | Path, sentences: Sequence[str], out_dir: str | Pat
     return info
 
 
-def mask_tokens(input_ids, candidates, mask_id: int, vocab_size: int, probability: float, gen):
-    """BERT's masking: select ``probability`` of the ``candidates`` (real tokens; at least one); 80% -> mask,
-    10% -> random, 10% kept. Returns the corrupted ids and the boolean selection."""
-    import torch
-
-    selected = (torch.rand(input_ids.shape, generator=gen) < probability) & candidates
-    if not selected.any():
-        first = candidates.nonzero()[0]
-        selected[first[0], first[1]] = True
-    inputs = input_ids.clone()
-    roll = torch.rand(input_ids.shape, generator=gen)
-    inputs[selected & (roll < 0.8)] = mask_id
-    swap = selected & (roll >= 0.8) & (roll < 0.9)
-    inputs[swap] = torch.randint(vocab_size, input_ids.shape, generator=gen)[swap]
-    return inputs, selected
-
-
 def fit_head_to_dir(model_dir, glue_dirs: dict[str, str | Path], probe_sentences_tsv, out_dir, *, settings: dict,
-                    model_name: str = "") -> dict:
+                    model_name: str = "", tie_decoder: bool = True) -> dict:
     """The fit_head rule: verify inputs, pick the held-apart text, fit, write ``out_dir``."""
     verify(model_dir)
     for folder in glue_dirs.values():
@@ -239,7 +248,7 @@ def fit_head_to_dir(model_dir, glue_dirs: dict[str, str | Path], probe_sentences
     return fit_head(model_dir, sentences, out_dir, steps=settings["steps"], batch_size=settings["batch_size"],
                     learning_rate=settings["learning_rate"], seed=settings["seed"],
                     max_length=settings["max_length"], objective=settings["objective"],
-                    mlm_probability=settings["mlm_probability"],
+                    mlm_probability=settings["mlm_probability"], tie_decoder=tie_decoder,
                     weight_decay=settings["weight_decay"],
                     record={"model": model_name, "tasks": list(glue_dirs), "split": "train",
                             "sentence_counts": counts})

@@ -37,7 +37,8 @@ _ITEM = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
 
 
 def parse_layers(spec: str | Sequence[int]) -> list[int]:
-    """``"0-5,5,6-11"`` -> [0, 1, 2, 3, 4, 5, 5, 6, ..., 11]. Ranges are inclusive and ascending."""
+    """``"0-5,5,6-11"`` -> [0, 1, 2, 3, 4, 5, 5, 6, ..., 11]. Ranges are inclusive, in the order written:
+    ``"11-6"`` is [11, 10, 9, 8, 7, 6], so any order can be written by hand."""
     if not isinstance(spec, str):
         layers = list(spec)
         if not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in layers):
@@ -50,20 +51,21 @@ def parse_layers(spec: str | Sequence[int]) -> list[int]:
             raise ValueError(f"cannot parse {item.strip()!r} in {spec!r}: use 'i' or 'i-j', comma-separated")
         lo = int(m.group(1))
         hi = int(m.group(2)) if m.group(2) is not None else lo
-        if hi < lo:
-            raise ValueError(f"range {item.strip()!r} in {spec!r} runs backwards; list layers one by one to reverse")
-        layers.extend(range(lo, hi + 1))
+        layers.extend(range(lo, hi + 1) if hi >= lo else range(lo, hi - 1, -1))
     return layers
 
 
 def format_layers(layers: Sequence[int]) -> str:
-    """The inverse of :func:`parse_layers`, with runs of consecutive layers folded into ranges."""
+    """The inverse of :func:`parse_layers`: runs of consecutive layers, ascending or descending, folded into
+    ranges (``[0, 1, 2, 5, 4, 3]`` -> ``"0-2,5-3"``), so ``parse_layers(format_layers(x)) == x``."""
     parts: list[str] = []
     i = 0
     while i < len(layers):
         j = i
-        while j + 1 < len(layers) and layers[j + 1] == layers[j] + 1:
-            j += 1
+        step = layers[i + 1] - layers[i] if i + 1 < len(layers) else 0
+        if step in (1, -1):
+            while j + 1 < len(layers) and layers[j + 1] - layers[j] == step:
+                j += 1
         parts.append(str(layers[i]) if i == j else f"{layers[i]}-{layers[j]}")
         i = j + 1
     return ",".join(parts)
@@ -94,8 +96,11 @@ def resolve_layers(variant: dict, num_layers: int) -> list[int]:
         layers = parse_layers(variant["layers"])
     elif "duplicate" in variant or "remove" in variant:
         layers = sugar_layers(num_layers, variant.get("duplicate", ()), variant.get("remove", ()))
+    elif "select" in variant:
+        raise ValueError("its layers are chosen from the base's layer similarity when the jobs run (rule "
+                         "select_layers, layerlens.sweeps); they are not known before")
     else:
-        raise ValueError("needs `layers` (e.g. \"0-11,11\") or `duplicate` / `remove`")
+        raise ValueError("needs `layers` (e.g. \"0-11,11\"), `duplicate` / `remove`, or `select`")
     check_layers(layers, num_layers)
     return layers
 
@@ -110,59 +115,14 @@ def check_layers(layers: Sequence[int], num_layers: int) -> None:
         )
 
 
-def sweep(kind: str, num_layers: int, *, layers=None, blocks=None, k=None, every=None) -> list[tuple[str, list[int]]]:
-    """The variants of one sweep entry: ``[(name suffix, layer map), ...]``."""
-    L = num_layers
-    out: list[tuple[str, list[int]]] = []
-    if kind in ("duplicate_each", "remove_each"):
-        chosen = list(range(L)) if layers is None else list(layers)
-        for i in chosen:
-            if not 0 <= i < L:
-                raise ValueError(f"layer {i} is out of range: the base has {L} layers (0-{L - 1})")
-            if kind == "duplicate_each":
-                out.append((f"dup{i}", sugar_layers(L, duplicate=[i])))
-            else:
-                out.append((f"rm{i}", sugar_layers(L, remove=[i])))
-    elif kind in ("duplicate_block", "duplicate_top", "duplicate_bottom"):
-        if kind == "duplicate_block":
-            if not blocks:
-                raise ValueError("duplicate_block needs `blocks`, e.g. [\"4-7\"]")
-            spans = []
-            for b in blocks:
-                span = parse_layers(b)
-                if span != list(range(span[0], span[-1] + 1)):
-                    raise ValueError(f"block {b!r} is not one contiguous range 'a-b'")
-                spans.append((span[0], span[-1]))
-        else:
-            if not k:
-                raise ValueError(f"{kind} needs `k`, e.g. [1, 2]")
-            for size in k:
-                if not 1 <= size <= L:
-                    raise ValueError(f"k={size} is out of range for {L} layers")
-            spans = [(L - size, L - 1) if kind == "duplicate_top" else (0, size - 1) for size in k]
-        for (a, b), size in zip(spans, k or [None] * len(spans)):
-            if not (0 <= a <= b < L):
-                raise ValueError(f"block {a}-{b} is out of range: the base has {L} layers (0-{L - 1})")
-            suffix = {"duplicate_block": f"dupblock{a}-{b}", "duplicate_top": f"duptop{size}",
-                      "duplicate_bottom": f"dupbottom{size}"}[kind]
-            out.append((suffix, list(range(0, b + 1)) + list(range(a, b + 1)) + list(range(b + 1, L))))
-    elif kind == "interleave":
-        if not every:
-            raise ValueError("interleave needs `every`, e.g. [2]")
-        for n in every:
-            out.append((f"interleave{n}", sugar_layers(L, duplicate=[i for i in range(L) if (i + 1) % n == 0])))
-    else:
-        raise ValueError(f"unknown sweep kind {kind!r}")
-    for _, layers_ in out:
-        check_layers(layers_, L)
-    return out
-
-
 def describe(layers: Sequence[int], num_layers: int) -> dict:
     """What a layer map does to its base, for labels and plots.
 
     ``kind`` is identity, duplicate (layers repeated in place), remove, duplicate_block (a block repeated right
-    after itself) or custom; ``touched`` lists the base layers involved; ``first`` is the first of them.
+    after itself), reorder (the same layers in another order: a block reversed or shuffled), replace (the same
+    depth, some layers replaced by copies of others: a middle layer repeated over a block) or custom;
+    ``touched`` lists the base layers involved (for reorder and replace: the positions that changed); ``first``
+    is the first of them.
     """
     layers, L = list(layers), num_layers
     if layers == list(range(L)):
@@ -177,6 +137,10 @@ def describe(layers: Sequence[int], num_layers: int) -> dict:
         for a in range(b):
             if layers == list(range(0, b + 1)) + list(range(a, b + 1)) + list(range(b + 1, L)):
                 return {"kind": "duplicate_block", "touched": list(range(a, b + 1)), "first": a}
+    if len(layers) == L:
+        moved = [i for i, src in enumerate(layers) if src != i]
+        return {"kind": "reorder" if sorted(layers) == list(range(L)) else "replace", "touched": moved,
+                "first": moved[0]}
     return {"kind": "custom", "touched": sorted(set(layers)), "first": None}
 
 
@@ -208,10 +172,12 @@ def variant_tensors(base_dir: str | Path, layers: Sequence[int], *, state: dict 
 
 
 def build_variant(base_dir: str | Path, out_dir: str | Path, layers: Sequence[int], *,
-                  base_name: str = "", variant_name: str = "") -> dict:
+                  base_name: str = "", variant_name: str = "", replace=None, notes: dict | None = None) -> dict:
     """Write the variant of ``base_dir`` with layer map ``layers`` to ``out_dir`` (atomically).
 
-    Returns the provenance record that is also written to ``layer_map.json``.
+    ``replace(state, config) -> state`` changes the tensors before they are written (:mod:`layerlens.controls`).
+    Returns the provenance record that is also written to ``layer_map.json``; ``notes`` are added to it (the
+    config's other names for this model, how its layers were chosen, what a control replaced).
     """
     from huggingface_hub import save_torch_state_dict
 
@@ -221,6 +187,7 @@ def build_variant(base_dir: str | Path, out_dir: str | Path, layers: Sequence[in
     num_layers = adapter.depth(config)
     layers = list(layers)
     new_state, new_config = variant_tensors(base_dir, layers, where=out_dir)
+    new_state = replace(new_state, new_config) if replace else new_state
     provenance = {
         "variant": variant_name,
         "base": base_name,
@@ -233,6 +200,7 @@ def build_variant(base_dir: str | Path, out_dir: str | Path, layers: Sequence[in
         "base_weights_sha256": weights_sha256(base_dir),
     }
     provenance.update(adapter.provenance_notes(config, layers))
+    provenance.update(notes or {})
     new_config["layerlens_layer_map"] = {k: provenance[k] for k in ("base", "layers", "base_num_layers")}
 
     with atomic_dir(out_dir) as tmp:
@@ -260,11 +228,16 @@ def config_layers(base_dir: str | Path, spec: dict, *, base_name: str = "", vari
 
 
 def build_variant_from_config(base_dir: str | Path, out_dir: str | Path, spec: dict, *, base_name: str = "",
-                              variant_name: str = "") -> dict:
-    """Build a variant from its config entry (``layers`` or ``duplicate`` / ``remove``)."""
+                              variant_name: str = "", aliases: Sequence[str] = ()) -> dict:
+    """Build a variant from its config entry (``layers`` or ``duplicate`` / ``remove``; a ``select`` entry with
+    its chosen ``layers`` filled in). ``aliases``: the config's variants that are this same model
+    (:mod:`layerlens.dedup`), recorded in the provenance."""
     verify(base_dir)
     layers = config_layers(base_dir, spec, base_name=base_name, variant_name=variant_name)
-    return build_variant(base_dir, out_dir, layers, base_name=base_name, variant_name=variant_name)
+    notes = {"aliases": list(aliases)} if aliases else {}
+    if "select" in spec:
+        notes["select"] = spec["select"]
+    return build_variant(base_dir, out_dir, layers, base_name=base_name, variant_name=variant_name, notes=notes)
 
 
 def model_from_tensors(config: dict, state: dict):

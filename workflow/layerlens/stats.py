@@ -9,8 +9,11 @@
 - :func:`bootstrap_ratio_ci`: percentile interval of a ratio of sums (the probe's top-1, output change's
   agreement), resampling whole examples (a cluster bootstrap over their sentences).
 - :func:`holm`: Holm's step-down adjustment across a family of tests (tasks x variants).
-- :func:`cohens_dz` and :func:`seeds_needed`: the paired effect size and how many seeds a paired t-test needs to
-  detect it with 80% power at alpha = 0.05.
+- :func:`cohens_dz`: the paired effect size of observed differences.
+- Planning, a priori (:mod:`layerlens.design` applies them to a config): :func:`holm_floor` and
+  :func:`min_seeds_holm`, the smallest p a sign-flip test can reach after Holm over a family and the seeds it takes
+  to go below alpha; :func:`detectable_effect` and :func:`seeds_for_effect`, the exact power of a paired t-test
+  solved for the effect or the number of seeds.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Callable, Hashable, Sequence
 
 import numpy as np
 from scipy import stats as sps
+from scipy.optimize import brentq
 
 #: Monte Carlo sign patterns of the sign-flip test; at or below this many (2**16 < 100,000) it enumerates all
 SIGN_FLIP_RESAMPLES = 100_000
@@ -82,10 +86,7 @@ def sign_flip_floor(n: int, n_resamples: int = SIGN_FLIP_RESAMPLES) -> float:
 
 def min_seeds_sign_flip(alpha: float = 0.05) -> int:
     """Fewest seeds with which an exact two-sided sign-flip test can reach p < alpha (2 / 2**n < alpha)."""
-    n = 1
-    while 2 / 2 ** n >= alpha:
-        n += 1
-    return n
+    return min_seeds_holm(1, alpha)
 
 
 def cohens_dz(diffs: Sequence[float]) -> float:
@@ -99,22 +100,64 @@ def cohens_dz(diffs: Sequence[float]) -> float:
     return float(d.mean() / sd)
 
 
-def paired_t_power(dz: float, n: int, alpha: float = 0.05) -> float:
-    """Power of a two-sided one-sample (paired) t-test with n pairs for true effect size dz."""
+def paired_t_power(dz: float, n: float, alpha: float = 0.05) -> float:
+    """Power of a two-sided one-sample (paired) t-test with n pairs for true effect size dz (noncentral t)."""
     if n < 2:
         return 0.0
     df = n - 1
     crit = sps.t.ppf(1 - alpha / 2, df)
     nc = abs(dz) * math.sqrt(n)
-    return float(sps.nct.sf(crit, df, nc) + sps.nct.cdf(-crit, df, nc))
+    upper, lower = float(sps.nct.sf(crit, df, nc)), float(sps.nct.cdf(-crit, df, nc))
+    # scipy's noncentral t gives NaN where the far tail underflows: that tail is then 0 (the other, 1 - cdf)
+    upper = upper if math.isfinite(upper) else 1.0 - float(sps.nct.cdf(crit, df, nc))
+    return upper + (lower if math.isfinite(lower) else 0.0)
 
 
-def seeds_needed(dz: float, alpha: float = 0.05, power: float = 0.8, max_n: int = 10_000) -> float:
-    """Smallest number of seeds for which a paired t-test detects ``dz`` with the given power (inf if never)."""
-    if not math.isfinite(dz) or dz == 0:
-        return math.inf if dz == 0 or math.isnan(dz) else 2
-    for n in range(2, max_n + 1):
-        if paired_t_power(dz, n, alpha) >= power:
+#: beyond this many pairs (2**40) a planning answer is "never"
+_MAX_PAIRS = 2 ** 40
+
+
+def seeds_for_effect(dz: float, alpha: float = 0.05, power: float = 0.8) -> float:
+    """Fewest pairs (seeds) with which a two-sided paired t-test at level ``alpha`` detects a true effect ``dz``
+    with the given power: the exact noncentral-t power, bracketed by doubling and then bisected over the integers
+    (power grows with n), so it is fast and finite for any dz != 0. inf for dz = 0 or NaN; never fewer than 2."""
+    if not math.isfinite(dz):
+        return 2 if not math.isnan(dz) else math.inf
+    if dz == 0:
+        return math.inf
+    lo, hi = 1, 2
+    while paired_t_power(dz, hi, alpha) < power:
+        lo, hi = hi, hi * 2
+        if hi > _MAX_PAIRS:
+            return math.inf
+    while hi - lo > 1:  # invariant: power(lo) < target <= power(hi) (lo = 1: no test at all)
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if paired_t_power(dz, mid, alpha) >= power else (mid, hi)
+    return hi
+
+
+def detectable_effect(n: int, alpha: float = 0.05, power: float = 0.8) -> float:
+    """The smallest true d_z that a two-sided paired t-test with ``n`` pairs at level ``alpha`` detects with the
+    given power (a bracketed root find on the exact power); inf with fewer than 2 pairs."""
+    if n < 2:
+        return math.inf
+    hi = 1.0
+    while paired_t_power(hi, n, alpha) < power:
+        hi *= 2
+    return float(brentq(lambda d: paired_t_power(d, n, alpha) - power, 0.0, hi, xtol=1e-10, rtol=1e-12))
+
+
+def holm_floor(n: int, m: int, n_resamples: int = SIGN_FLIP_RESAMPLES) -> float:
+    """The smallest Holm-adjusted p a sign-flip test over ``n`` seeds can reach in a family of ``m`` tests: Holm's
+    first step multiplies the smallest p by m (capped at 1)."""
+    return min(1.0, m * sign_flip_floor(n, n_resamples))
+
+
+def min_seeds_holm(m: int, alpha: float = 0.05, n_resamples: int = SIGN_FLIP_RESAMPLES) -> float:
+    """Fewest seeds with which some difference can survive Holm over ``m`` sign-flip tests at ``alpha``
+    (:func:`holm_floor` below alpha); inf if none can (the Monte Carlo floor 2 / (1 + resamples) times m)."""
+    for n in range(2, 64):
+        if holm_floor(n, m, n_resamples) < alpha:
             return n
     return math.inf
 

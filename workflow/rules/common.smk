@@ -3,17 +3,23 @@
 
 import os
 import re
+import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
 from layerlens import config as llconfig
 from layerlens import grid
+from layerlens.cluster import gpus_per_job
 from layerlens.errors import LayerLensError
 from layerlens.runtime import cache_env
 from layerlens.tasks import get_task
 
-if workflow.overwrite_configfiles and not workflow.config_settings.replace_workflow_config:
+if (
+    workflow.overwrite_configfiles
+    and not workflow.config_settings.replace_workflow_config
+    and not SPAWNED_WITH_CONFIGFILE
+):
     # `--configfile` alone *extends* config.yaml: its models and variants would join the user's own
     raise WorkflowError(
         "--configfile needs --replace-workflow-config, so that your config replaces config.yaml instead of "
@@ -29,14 +35,23 @@ except LayerLensError as e:
 os.environ.update(cache_env())  # every cache stays under resources/.cache
 
 BASES = list(config["models"])
-VARIANTS = list(config["variants"])  # explicit ones and those generated from `sweeps`
+# explicit ones and those generated from `sweeps`, less those identical to another model (run once, under that name)
+VARIANTS = grid.planned_variants(config)
+SELECTED = grid.selected_variants(config)  # layers chosen from the base's similarity, by rule select_layers
+VARIANT_BASES = list(dict.fromkeys(spec["base"] for spec in config["variants"].values()))
 MODELS = BASES + VARIANTS
-FINETUNED = grid.finetuned_models(config)  # probe-only variants are left out
+FINETUNED = grid.finetuned_models(config)  # probe-only variants are left out; controls are in
+RANDOM_CONTROLS = [c for c, spec in grid.controls(config).items() if spec["kind"] == "random"]
 BUILT_VARIANTS = [v for v in VARIANTS if grid.is_materialized(config, v)]
 TASKS = config["tasks"]
 GLUE_TASKS = grid.glue_tasks(config)  # TASKS, plus the tasks a head is fitted on
 FIT_BASES = grid.fit_bases(config)  # base models probed with a fitted head
+TRANSLATOR_BASES = grid.translator_bases(config)  # base models with per-layer translators
 SEEDS = config["seeds"]
+try:
+    GPUS = gpus_per_job()  # LAYERLENS_GPUS: 1 by default, 0 on a cluster or machine without GPUs
+except LayerLensError as e:
+    raise WorkflowError(str(e)) from None
 TORCH_ENV = "../../envs/torch.yaml"
 REPORT_ENV = "../../envs/report.yaml"
 
@@ -49,10 +64,14 @@ wildcard_constraints:
     base=_alternatives(BASES),
     variant=_alternatives(VARIANTS),
     built_variant=_alternatives(BUILT_VARIANTS),
+    selected=_alternatives(SELECTED),
     model=_alternatives(MODELS),
     finetuned=_alternatives(FINETUNED),
     task=_alternatives(GLUE_TASKS),
     fit_base=_alternatives(FIT_BASES),
+    random_control=_alternatives(RANDOM_CONTROLS),
+    translator_base=_alternatives(TRANSLATOR_BASES),
+    decoder="tied|untied",
     seed=r"\d+",
     max_length=r"\d+",
 
@@ -70,6 +89,11 @@ def finetune_params(task):
     return grid.finetune_params(config, task, runtime=False)
 
 
+def run_params(name, task):
+    """finetune_params of one fine-tuned model: a control's own settings on top."""
+    return grid.run_params(config, name, task, runtime=False)
+
+
 def probe_input(name):
     """The folder a probe reads: the model's own, or its base's for a probe-only variant (built in memory)."""
     return model_dir(name if grid.is_materialized(config, name) else base_of(name))
@@ -85,9 +109,27 @@ def tokenized_dir(model, task):
     return f"resources/tokenized/{base_of(model)}/{task}-len{length}"
 
 
+def head_dirs(name):
+    """The fitted heads a model or variant is probed with (its base's), by head name (fit-tied, fit-untied); none
+    for a pretrained head."""
+    if grid.head_of(config, name) != "fit":
+        return {}
+    return {f"fit-{d}": f"resources/heads/{base_of(name)}/{d}" for d in grid.fit_decoders(config)}
+
+
 def head_dir(name):
-    """The fitted head a model or variant is probed with (its base's), or None for a pretrained head."""
-    return f"resources/heads/{base_of(name)}" if grid.head_of(config, name) == "fit" else None
+    """The fitted head output change reads a model with (the first of `probe.fit.tie_decoder`), or None."""
+    return next(iter(head_dirs(name).values()), None)
+
+
+def input_name(head):
+    """A head's name as a rule input's name (fit-tied -> fit_tied)."""
+    return head.replace("-", "_")
+
+
+def translator_heads(wildcards):
+    """The heads the translators of a base are fitted for: each fitted head's folder, as named inputs."""
+    return {input_name(k): v for k, v in head_dirs(wildcards.translator_base).items()}
 
 
 def glue_tsv_inputs(wildcards):
@@ -98,11 +140,23 @@ def glue_tsv_inputs(wildcards):
     return [str(root / rel) for rel in get_task(wildcards.task).tsv.files.values()]
 
 
+def selected_json(name):
+    """The layers chosen for a variant with `select` (rule select_layers), for the jobs that build or probe it."""
+    return {"selected": f"results/similarity/selected/{name}.json"} if name in SELECTED else {}
+
+
+def build_variant_inputs(wildcards):
+    return {"base": model_dir(base_of(wildcards.built_variant)), **selected_json(wildcards.built_variant)}
+
+
 def probe_inputs(wildcards):
     """The model folder a probe reads (its base's, for a probe-only variant), its sentences, its fitted head."""
     inputs = {"model": probe_input(wildcards.model), "sentences": "results/probe/sentences.tsv"}
-    if head_dir(wildcards.model):
-        inputs["head"] = head_dir(wildcards.model)
+    inputs.update({input_name(k): v for k, v in head_dirs(wildcards.model).items()})
+    if wildcards.model in TRANSLATOR_BASES:
+        inputs["translators"] = f"resources/translators/{wildcards.model}"
+    if virtual_spec(wildcards.model):
+        inputs.update(selected_json(wildcards.model))
     return inputs
 
 
@@ -111,6 +165,8 @@ def output_change_inputs(wildcards):
     inputs = {"base": model_dir(base_of(v)), "sentences": "results/probe/sentences.tsv"}
     if grid.is_materialized(config, v):
         inputs["variant"] = model_dir(v)
+    else:
+        inputs.update(selected_json(v))
     if head_dir(v):
         inputs["head"] = head_dir(v)
     return inputs

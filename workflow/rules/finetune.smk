@@ -1,4 +1,4 @@
-# Stage 4: GLUE fine-tuning, one job per model x task x seed (bases and fine-tuned variants).
+# Stage 4: GLUE fine-tuning, one job per model x task x seed (bases, fine-tuned variants and their controls).
 
 
 rule tokenize:
@@ -22,7 +22,7 @@ rule tokenize:
 
 rule finetune:
     input:
-        model=lambda wc: model_dir(wc.finetuned),
+        model=lambda wc: model_dir(grid.weights_of(config, wc.finetuned)),
         data=lambda wc: tokenized_dir(wc.finetuned, wc.task),
     output:
         metrics="results/finetune/{finetuned}/{task}/seed{seed}/metrics.json",
@@ -35,11 +35,11 @@ rule finetune:
         TORCH_ENV
     threads: 2
     resources:
-        gpu=1,
+        gpu=GPUS,  # 1; LAYERLENS_GPUS=0 where there are none
         mem_mb=16000,
         runtime=240,
     params:
-        hp=lambda wc: finetune_params(wc.task),
+        hp=lambda wc: run_params(wc.finetuned, wc.task),
         tracking_dir="results/tensorboard/{finetuned}/{task}/seed{seed}",  # finetune.report_to: tensorboard
     script:
         "../scripts/finetune.py"

@@ -56,6 +56,75 @@ rule probe_family_figure:
         "../scripts/probe_family_figure.py"
 
 
+rule report_similarity:
+    input:
+        expand("results/similarity/{base}.csv", base=BASES),
+    output:
+        csv=report(
+            "results/report/similarity.csv",
+            caption="../report/similarity_table.rst",
+            category="5. Layer similarity",
+            labels={"table": "pairs of hidden states"},
+        ),
+        md="results/report/similarity.md",
+        tex="results/report/similarity.tex",
+    log:
+        "results/logs/report/similarity.log",
+    benchmark:
+        "results/benchmarks/report/similarity.tsv"
+    conda:
+        REPORT_ENV
+    script:
+        "../scripts/report_similarity.py"
+
+
+rule similarity_figure:
+    input:
+        "results/similarity/{base}.csv",
+    output:
+        png=report(
+            "results/report/similarity_{base}.png",
+            caption="../report/similarity_figure.rst",
+            category="5. Layer similarity",
+            labels={"figure": "CKA and angular distance", "base": "{base}"},
+        ),
+        pdf="results/report/similarity_{base}.pdf",
+    log:
+        "results/logs/report/similarity_{base}.log",
+    benchmark:
+        "results/benchmarks/report/similarity_{base}.tsv"
+    conda:
+        REPORT_ENV
+    script:
+        "../scripts/similarity_figure.py"
+
+
+rule report_variants:
+    input:
+        selected=expand("results/similarity/selected/{selected}.json", selected=SELECTED),
+        bases=[model_dir(b) for b in VARIANT_BASES],
+    output:
+        csv=report(
+            "results/report/variants.csv",
+            caption="../report/variants.rst",
+            category="6. Variants",
+            labels={"table": "layer maps and identical variants"},
+        ),
+        md="results/report/variants.md",
+        tex="results/report/variants.tex",
+    log:
+        "results/logs/report/variants.log",
+    benchmark:
+        "results/benchmarks/report/variants.tsv"
+    conda:
+        REPORT_ENV
+    params:
+        variants=config["variants"],  # every variant, those identical to another included (same_as)
+        base_dirs={b: model_dir(b) for b in VARIANT_BASES},
+    script:
+        "../scripts/report_variants.py"
+
+
 rule report_output_change:
     input:
         expand("results/probe/change/{variant}.csv", variant=VARIANTS),
@@ -171,8 +240,43 @@ rule report_glue:
     conda:
         REPORT_ENV
     params:
-        bases={m: base_of(m) for m in FINETUNED},
+        bases={m: grid.reference_of(config, m) for m in FINETUNED},
+        comparisons=grid.comparisons(config),
         tasks=TASKS,
         statistics=config["statistics"],
     script:
         "../scripts/report_glue.py"
+
+
+rule report_expected_max:
+    input:
+        metrics=cells("results/finetune/{finetuned}/{task}/seed{seed}/metrics.json"),
+    output:
+        csv=report(
+            "results/report/expected_max.csv",
+            caption="../report/expected_max.rst",
+            category="3. GLUE",
+            subcategory="tables",
+            labels={"table": "mean, median, expected max over seeds"},
+        ),
+        md="results/report/expected_max.md",
+        tex="results/report/expected_max.tex",
+        png=report(
+            "results/report/expected_max.png",
+            caption="../report/expected_max.rst",
+            category="3. GLUE",
+            subcategory="figures",
+            labels={"figure": "expected max over k seeds"},
+        ),
+        pdf="results/report/expected_max.pdf",
+    log:
+        "results/logs/report/expected_max.log",
+    benchmark:
+        "results/benchmarks/report/expected_max.tsv"
+    conda:
+        REPORT_ENV
+    params:
+        models=FINETUNED,
+        tasks=TASKS,
+    script:
+        "../scripts/report_expected_max.py"

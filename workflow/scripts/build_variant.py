@@ -7,6 +7,9 @@ from layerlens.runtime import job  # noqa: E402
 
 with job(snakemake):  # noqa: F821
     from layerlens.layermap import build_variant_from_config
+    from layerlens.sweeps import with_selected_layers
 
-    build_variant_from_config(snakemake.input.base, snakemake.output[0], snakemake.params.spec,  # noqa: F821
-                              base_name=snakemake.params.base, variant_name=snakemake.wildcards.built_variant)  # noqa: F821
+    smk = snakemake  # noqa: F821
+    spec = with_selected_layers(smk.params.spec, smk.input.get("selected"))  # layers chosen by similarity
+    build_variant_from_config(smk.input.base, smk.output[0], spec, base_name=smk.params.base,
+                              variant_name=smk.wildcards.built_variant, aliases=smk.params.aliases)

@@ -1,4 +1,4 @@
-"""Rule fit_head: a fresh MLM head on the last layer of a frozen encoder -> resources/heads/{fit_base}/."""
+"""Rule fit_head: a fresh MLM head on the last layer of a frozen encoder -> resources/heads/{fit_base}/{decoder}/."""
 import os
 import sys
 
@@ -10,4 +10,5 @@ with job(snakemake, announce=f"fitting a masked-LM head on {snakemake.wildcards.
 
     smk = snakemake  # noqa: F821
     fit_head_to_dir(smk.input.model, dict(zip(smk.params.tasks, smk.input.glue)), smk.input.probe_sentences,
-                    smk.output[0], settings=smk.params.fit, model_name=smk.wildcards.fit_base)
+                    smk.output[0], settings=smk.params.fit, model_name=smk.wildcards.fit_base,
+                    tie_decoder=smk.wildcards.decoder == "tied")

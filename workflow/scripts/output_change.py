@@ -7,10 +7,11 @@ from layerlens.runtime import job  # noqa: E402
 
 with job(snakemake):  # noqa: F821
     from layerlens.output_change import output_change_to_file
+    from layerlens.sweeps import with_selected_layers
 
     smk = snakemake  # noqa: F821
     output_change_to_file(smk.input.base, smk.input.get("variant"),  # None: a probe-only variant
                           smk.input.sentences, smk.output[0], variant_name=smk.wildcards.variant,
                           base_name=smk.params.base, settings=smk.params.probe, seed=smk.params.seed,
-                          variant=smk.params.variant,
+                          variant=with_selected_layers(smk.params.variant, smk.input.get("selected")),
                           head_dir=smk.input.get("head"))  # a fitted head, for `probe: {head: fit}`

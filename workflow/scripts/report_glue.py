@@ -13,9 +13,9 @@ with job(snakemake):  # noqa: F821
     table = runs.read_runs(smk.input.runs)
     summary = glue.glue_summary(table, p.bases, p.tasks)
     tests = significance.compare(table, p.bases, p.tasks, alpha=st["alpha"], n_boot=st["bootstrap"],
-                                 power=st["power"], seed=st["seed"])
+                                 power=st["power"], seed=st["seed"], comparisons=p.comparisons, statistics=st)
     glue.write_glue_report(summary, tests, p.tasks, out.csv, out.md, out.tex, out.significance,
-                           alpha=st["alpha"], power=st["power"])
+                           alpha=st["alpha"], power=st["power"], statistics=st)
     glue.plot_glue_deltas(summary, p.tasks, [out.deltas, out.deltas_pdf])
     cost.write_cost_report(cost.cost_table(table, summary, p.bases), out.cost, out.cost_md)
     tables.write_html(out.md, out.html)

@@ -5,12 +5,15 @@ A stage module (probe, layer map, fine-tune) never looks at ``model_type``; it a
 - how the encoder's layer tensors are named in a checkpoint (``layer_key``), so a layer map can renumber them;
 - which config key holds the depth (``depth_key``) and what else in the config depends on a layer's index
   (``variant_config``);
-- which layer maps the architecture can express (``check_layer_map``);
+- which layer maps the architecture can express (``check_layer_map``), and which of them build the same model
+  (``effective_layers``);
 - how to get every hidden state in one forward pass (``hidden_states``) and how the model's own, complete
   masked-LM head turns a hidden state into vocabulary logits (``mlm_logits``), including a final norm where
   the architecture has one before its head;
 - which checkpoint tensors make up that head (``head_prefixes``), to tell a checkpoint that ships one from one
-  that does not, and which parameters a fitted head trains (``is_head_key``).
+  that does not, and which parameters a fitted head trains (``is_head_key``);
+- each vocabulary token's input embedding in the space of the hidden states (``token_embeddings``): the decoder
+  of the probe's identity reading.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ class FamilyAdapter:
     layer_key: ClassVar[str] = r"(?:^|\.)encoder\.layer\.(\d+)\."
     #: checkpoint key prefixes (after an optional base-model prefix) that make up the masked-LM head
     head_prefixes: ClassVar[tuple[str, ...]] = ()
+    #: why two different layer maps can build the same model in this family (see ``effective_layers``)
+    same_model_rule: ClassVar[str] = ""
 
     # --- config ------------------------------------------------------------------------------------------
 
@@ -50,6 +55,12 @@ class FamilyAdapter:
         new[self.depth_key] = len(layers)
         return new
 
+    def effective_layers(self, config: dict, layers: Sequence[int]) -> tuple:
+        """What runs at each position of the variant with layer map ``layers`` (one the architecture can express):
+        two maps with the same effective layers build the same model, which is then built, probed and fine-tuned
+        once (:mod:`layerlens.dedup`). By default the map itself."""
+        return tuple(layers)
+
     def provenance_notes(self, config: dict, layers: Sequence[int]) -> dict:
         """Anything a reader of the variant's provenance must know about this family's layer maps."""
         return {}
@@ -57,6 +68,13 @@ class FamilyAdapter:
     def stored_layers(self, config: dict) -> list[int]:
         """The indices ``layer_key`` must find in a consistent checkpoint: one per layer (ALBERT: per group)."""
         return list(range(self.depth(config)))
+
+    def stored_layer_at(self, config: dict, position: int) -> int:
+        """The stored layer (``layer_key`` index) that runs at ``position`` of the stack (ALBERT: its group)."""
+        return position
+
+    #: whether layers share their weights across depth (then no layer can be replaced on its own)
+    shares_layers: ClassVar[bool] = False
 
     # --- checkpoint tensors ------------------------------------------------------------------------------
 
@@ -100,6 +118,13 @@ class FamilyAdapter:
     def mlm_logits(self, model: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
         """The model's full masked-LM head applied to hidden states ``(..., hidden_size)``."""
         raise NotImplementedError
+
+    def token_embeddings(self, model: nn.Module) -> torch.Tensor | None:
+        """The input embedding matrix (vocab, hidden_size) as the hidden states see it: the word embeddings, or
+        ``None`` where they are narrower than the hidden states and the family names no map up (an override
+        gives it: ALBERT, DeBERTa-v2, ELECTRA)."""
+        weight = model.get_input_embeddings().weight
+        return weight if weight.shape[-1] == model.config.hidden_size else None
 
 
 def tensor_copy(t: torch.Tensor) -> torch.Tensor:

@@ -38,3 +38,8 @@ class DebertaV2Adapter(FamilyAdapter):
         if getattr(model, "legacy", True):
             return model.cls(hidden)
         return model.lm_predictions(hidden, model.deberta.embeddings.word_embeddings)
+
+    def token_embeddings(self, model):
+        proj = model.deberta.embeddings.embed_proj  # None unless embedding_size differs from hidden_size
+        weight = model.get_input_embeddings().weight
+        return weight if proj is None else proj(weight)

@@ -20,3 +20,9 @@ class ElectraAdapter(FamilyAdapter):
 
     def mlm_logits(self, model, hidden):
         return model.generator_lm_head(model.generator_predictions(hidden))
+
+    def token_embeddings(self, model):
+        # a generator's embeddings may be narrower than its layers: mapped up as the encoder maps its input
+        project = getattr(model.electra, "embeddings_project", None)
+        weight = model.get_input_embeddings().weight
+        return weight if project is None else project(weight)

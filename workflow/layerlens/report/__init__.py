@@ -5,9 +5,12 @@ One module per table or figure family, over one table writer and one figure defi
 - :mod:`.collect`         reading the earlier stages' outputs (probe CSVs, fine-tuning cells, predictions)
 - :mod:`.probe`           the probe table, the per-model probe figure, the base-and-variants figure
 - :mod:`.output_change`   the output-change table and figure
+- :mod:`.similarity`      the layer-similarity tables and the per-base CKA / angular-distance figure
+- :mod:`.variants`        the variants table: layer maps, how they were chosen, which variants are one model
 - :mod:`.seeds`           GLUE scores per seed: which runs enter the statistics, the average, pairing by seed
 - :mod:`.glue`            the GLUE table (mean ± sd over seeds) and the deltas figure
-- :mod:`.significance`    variant against base: tests over seeds and over dev examples, Holm
+- :mod:`.significance`    variant against base and controls: tests over seeds (the headline) and over dev examples
+- :mod:`.expected_max`    mean, median and expected maximum over k seeds (Dodge et al.)
 - :mod:`.cost`            the cost table
 - :mod:`.tables`          the one table writer (CSV, Markdown, LaTeX through pandas' Styler) and cell formats
 - :mod:`.figures`         the one figure style and saver (PNG and PDF)

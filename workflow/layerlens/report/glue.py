@@ -59,7 +59,8 @@ def glue_summary(runs: pd.DataFrame, bases: dict[str, str], tasks: Sequence[str]
 
 
 def write_glue_report(summary: pd.DataFrame, significance: pd.DataFrame, tasks: Sequence[str], out_csv, out_md,
-                      out_tex, out_sig_csv, *, alpha: float = 0.05, power: float = 0.8) -> None:
+                      out_tex, out_sig_csv, *, alpha: float = 0.05, power: float = 0.8,
+                      statistics: dict | None = None) -> None:
     write_csv(summary, out_csv)
     write_csv(significance, out_sig_csv)
     columns = list(tasks) + ["average"]
@@ -83,18 +84,17 @@ def write_glue_report(summary: pd.DataFrame, significance: pd.DataFrame, tasks: 
         "(MRPC, QQP: F1 and accuracy; STS-B: Pearson and Spearman; MNLI: matched and mismatched accuracy); "
         "`average` is the GLUE average, the mean of the task scores, computed per seed.",
         RULE,
-        f"{sig.MARK_BOOT}: the difference to the base survives the paired bootstrap over dev examples, "
-        f"{sig.MARK_SEED}: it survives the sign-flip test over seeds; both Holm-adjusted across tasks x variants at "
-        f"alpha = {alpha}.", "",
+        f"{sig.MARK_SEED}: the difference to the base (a frozen variant: to the frozen base) survives the sign-flip "
+        f"test over seeds, Holm-adjusted across every comparison x task at alpha = {alpha}.", "",
         markdown(table.fillna("")), ""]
     if not significance.empty:
-        lines += sig.markdown_section(significance, n, alpha=alpha, power=power)
+        lines += sig.markdown_section(significance, n, alpha=alpha, power=power, statistics=statistics)
     write_text(out_md, "\n".join(lines))
     best = pd.DataFrame(means).T.reindex(index=models, columns=columns)
     write_text(out_tex, latex(table.drop(columns="seeds"), rank_by=best, axis=0, label="tab:glue",
                               caption=f"GLUE dev scores (x100), mean $\\pm$ sd over seeds; best per column in bold. "
-                                      f"{sig.MARK_BOOT}/\\textdagger: difference to the base survives the paired "
-                                      f"bootstrap / the sign-flip test over seeds (Holm, $\\alpha={alpha}$)."))
+                                      f"\\textdagger: difference to the base survives the sign-flip test over "
+                                      f"seeds (Holm over every comparison x task, $\\alpha={alpha}$)."))
 
 
 def plot_glue_deltas(summary: pd.DataFrame, tasks: Sequence[str], paths) -> None:
