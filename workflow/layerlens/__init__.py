@@ -25,6 +25,7 @@ One module per pipeline stage:
 - :mod:`layerlens.selection` model selection on a held-out slice of the training split
 - :mod:`layerlens.controls`  compute-matched, random-layer and frozen-encoder controls of a variant
 - :mod:`layerlens.flops`     training FLOPs from model shapes, as the Trainer counts them
+- :mod:`layerlens.tracking`  optional experiment tracking (``finetune.report_to``)
 - :mod:`layerlens.provenance` library versions and the workflow's commit, recorded with every result
 - :mod:`layerlens.share`     a built variant's model card, and its optional push to the Hub
 - :mod:`layerlens.stats`     seed and bootstrap statistics, and power for planning

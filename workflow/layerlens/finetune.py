@@ -37,6 +37,7 @@ from .modelfiles import load_pretrained
 from .provenance import provenance
 from .tasks import compute_metrics, get_task, task_score
 from .tokenization import check_tokenizer
+from .tracking import tracking
 
 # --- fine-tuning -----------------------------------------------------------------------------------------
 
@@ -249,29 +250,6 @@ def model_map(model_dir: str | Path, name: str) -> dict:
         return {"base": prov["base"] or name, "num_layers": prov["num_layers"], "layer_map": prov["layers_spec"]}
     depth = model_depth(model_dir)
     return {"base": name, "num_layers": depth, "layer_map": format_layers(range(depth))}
-
-
-#: finetune.report_to -> the package the Trainer's integration needs
-TRACKERS = {"tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",), "mlflow": ("mlflow",)}
-
-
-def tracking(report_to: str, tracking_dir: str | Path | None) -> str:
-    """The Trainer's ``report_to``; a ConfigError naming the key if its package is missing. TensorBoard writes to
-    ``tracking_dir`` (through the variable its Trainer integration reads)."""
-    import importlib.util
-    import os
-
-    if report_to in (None, "none"):
-        return "none"
-    if report_to not in TRACKERS:
-        raise ConfigError("finetune.report_to", f"{report_to!r}: use none, " + ", ".join(TRACKERS))
-    if not any(importlib.util.find_spec(m) for m in TRACKERS[report_to]):
-        raise ConfigError("finetune.report_to", f"{report_to} is not installed in this environment: "
-                                                f"pip install {TRACKERS[report_to][0]}, or set report_to: none")
-    if report_to == "tensorboard" and tracking_dir is not None:
-        Path(tracking_dir).mkdir(parents=True, exist_ok=True)
-        os.environ["TENSORBOARD_LOGGING_DIR"] = str(Path(tracking_dir).resolve())
-    return report_to
 
 
 def precision_flags(precision: str) -> tuple[bool, bool | None]:
