@@ -30,8 +30,11 @@ def table() -> list[tuple[re.Pattern, set[str], str]]:
 def test_every_planned_output_is_in_the_table_with_its_rule(tmp_path, tiny_glue):
     make_tiny_bert(tmp_path / "tiny-bert", layers=3)
     cfg = {"models": {"tiny": {"source": "./tiny-bert", "probe": {"head": "fit"}}},  # fit_head
-           "variants": {"tiny-dup2": {"base": "tiny", "layers": "0-2,2"}},  # build_variant, finetune
-           "sweeps": [{"base": "tiny", "kind": "remove_each", "layers": [1]}],  # a probe-only variant
+           "variants": {"tiny-dup2": {"base": "tiny", "layers": "0-2,2",  # build_variant, finetune
+                                      "controls": ["random"]}},  # build_random_control
+           "sweeps": [{"base": "tiny", "kind": "remove_each", "layers": [1]},  # a probe-only variant
+                      {"base": "tiny", "kind": "remove_by_influence", "k": [1]}],  # select_layers
+           "probe": {"translators": {"enabled": True}},  # fit_translators
            "glue": {"source": "tsv", "dir": str(tiny_glue)}, "tasks": ["rte"], "seeds": [1],
            "hub": {"push": True}}  # push_variant
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
@@ -41,7 +44,8 @@ def test_every_planned_output_is_in_the_table_with_its_rule(tmp_path, tiny_glue)
     assert proc.returncode == 0, proc.stderr[-3000:]
     planned = [line.split("\t")[:3:2] for line in proc.stdout.splitlines()[1:] if "\t" in line]
     rules_run = {rule for _, rule in planned}
-    assert {"fit_head", "build_variant", "finetune", "push_variant", "runs_table", "report_glue"} <= rules_run
+    assert {"fit_head", "fit_translators", "build_variant", "build_random_control", "select_layers", "finetune",
+            "push_variant", "runs_table", "report_glue"} <= rules_run
     rows = table()
     for path, rule in planned:
         matches = [(rx, rules) for rx, rules, _ in rows if rx.match(path)]

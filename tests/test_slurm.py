@@ -122,20 +122,28 @@ def test_the_gpu_rules_ask_for_one_gpu_unless_layerlens_gpus_is_0(tmp_path):
 
 
 def test_the_slurm_profile_groups_the_short_jobs_of_the_shipped_config(tmp_path):
-    """`snakemake -n` with the profile: 58 SLURM jobs for the shipped config instead of 67 (no cluster needed)."""
+    """`snakemake -n` with the profile on the shipped config (no cluster needed): every job of a grouped rule runs
+    inside a group job, each group job holds at most its group's `group-components`, and every rule of the report
+    stage is grouped. Counts come from the plan and the profile, not from the config's contents."""
     pytest.importorskip("snakemake_executor_plugin_slurm", reason="snakemake-executor-plugin-slurm not installed")
     out = dry_run(tmp_path)
-    groups = re.findall(r"^\[.*?\] Group job (\w+)", out, flags=re.M)
-    # top-level jobs (group members are indented); the local rules run in the Snakemake process itself
+    profile = yaml.safe_load((PROFILE / "profile.v9+.yaml").read_text())
+    grouped, components = profile["groups"], profile["group-components"]
+    report_rules = re.findall(r"^rule (\w+):", (REPO / "workflow" / "rules" / "report.smk").read_text(), flags=re.M)
+    assert set(report_rules) <= {r for r, g in grouped.items() if g == "report"}, report_rules
+    # top-level jobs start a line with "rule"; a group job's members are indented under "Group job <name>"
     single = [r for r in re.findall(r"^rule (\w+):", out, flags=re.M) if r not in LOCAL_RULES]
-    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
-    n_models = len(cfg["models"]) + len(cfg["variants"])
-    assert sorted(set(single)) == ["finetune", "output_change", "probe"]
-    n_variants = len(cfg["variants"])
-    assert len(single) == n_models * len(cfg["tasks"]) * len(cfg["seeds"]) + n_models + n_variants == 55
-    # prep: 3 layer maps + 4 tokenizations + the probe sentences, at most 4 per group job; report: 7 jobs
-    assert sorted(groups) == ["prep", "prep", "report"]
-    assert len(single) + len(groups) == 58
+    assert single and not set(single) & set(grouped), single
+    blocks = re.split(r"^\[.*?\] Group job (\w+) .*$", out, flags=re.M)[1:]
+    members = {}
+    for name, body in zip(blocks[::2], blocks[1::2]):
+        body = re.split(r"^\S", body, flags=re.M)[0]  # up to the next top-level line
+        rules = re.findall(r"^    rule (\w+):", body, flags=re.M)
+        assert rules and {grouped[r] for r in rules} == {name} and len(rules) <= components[name], (name, rules)
+        members.setdefault(name, []).extend(rules)
+    for name, rules in members.items():  # as few group jobs as the components allow
+        assert out.count(f"Group job {name} ") == -(-len(rules) // components[name]), (name, len(rules))
+    assert set(members) == set(grouped.values())
 
 
 def test_check_without_slurm_says_so_and_does_nothing_else(tmp_path):
@@ -242,7 +250,7 @@ def test_workflow_through_slurm(tmp_path, tiny_glue, slurm_node):
                       for p in submitted.values()})
     # a group job's log folder is named after its members (a long name is cut short: Snakemake's job name)
     report_dir = ("group_report_probe_family_figure_report_expected_max_report_glue_report_output_change_"
-                  "report_probe_report_similarity_report_variants_similarity_figure")
+                  "report_probe_report_similarity_report_variants_runs_table_similarity_figure")
     shown = logdirs[1].removesuffix("...")
     assert len(logdirs) == 4 and report_dir.startswith(shown) and len(shown) > len("group_report_"), logdirs
     assert [logdirs[0], *logdirs[2:]] == ["group_prep_build_variant_probe_sentences_tokenize", "rule_output_change",
@@ -250,7 +258,7 @@ def test_workflow_through_slurm(tmp_path, tiny_glue, slurm_node):
     # 1 prep group (1 build_variant + 2 tokenize + probe_sentences) + 5 probes (base, the fine-tuned variant,
     # 3 probe-only variants) + 4 output changes + 1 report group (report_probe, probe_family_figure,
     # report_output_change, report_glue, report_expected_max, report_similarity, similarity_figure,
-    # report_variants); 30 SLURM jobs without the groups and the array
+    # report_variants, runs_table); 31 SLURM jobs without the groups and the array
     assert len(submitted) == 11, submitted
     arrays = re.findall(r"Submitted array job with Snakemake IDs ([\d,]+) and SLURM job ID (\d+)\. The individual "
                         r"task IDs are 1-(\d+)\.", log)

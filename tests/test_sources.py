@@ -2,8 +2,10 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
+from helpers import REPO
 from layerlens import config as llconfig
 from layerlens import download, sources
 from layerlens.errors import ConfigError
@@ -88,3 +90,15 @@ def test_a_missing_glue_folder_says_how_to_get_one(tiny_bert, tmp_path):
     cfg["glue"]["dir"] = str(tmp_path / "g")
     with pytest.raises(ConfigError, match=r"glue\.dir.*lacks RTE/train\.tsv.*data/glue-sample"):
         llconfig.validate(cfg)
+
+
+def test_the_shipped_sample_is_found_from_any_working_directory(tiny_bert, tmp_path):
+    """glue.source: sample reads the checkout's data/glue-sample whatever the working directory, and refuses a task
+    it does not hold, naming the key."""
+    cfg = {"models": {"m": {"source": str(tiny_bert)}}, "glue": {"source": "sample"}, "tasks": ["mrpc", "stsb"],
+           "seeds": [1]}
+    llconfig.validate(cfg, workdir=tmp_path)
+    assert cfg["glue"]["source"] == "tsv" and Path(cfg["glue"]["dir"]) == REPO / "data" / "glue-sample"
+    cfg = {"models": {"m": {"source": str(tiny_bert)}}, "glue": {"source": "sample"}, "tasks": ["rte"], "seeds": [1]}
+    with pytest.raises(ConfigError, match=r"glue\.source.*sample holds mrpc, stsb only, not rte"):
+        llconfig.validate(cfg, workdir=tmp_path)

@@ -3,7 +3,6 @@ sample shipped in data/glue-sample, every rule, with the sizes cut down (sentenc
 changed: the models, variants, tasks, seeds and sources are config.yaml's."""
 
 import json
-import shutil
 import subprocess
 import sys
 
@@ -23,7 +22,7 @@ def test_the_default_config_runs_offline_from_the_checkout(tmp_path):
     cfg["finetune"].update(max_train_samples=24, max_eval_samples=24, epochs=1, logging_steps=1)
     cfg["statistics"] = {"bootstrap": 100}
     (tmp_path / "small.yaml").write_text(yaml.safe_dump(cfg))
-    shutil.copytree(REPO / "data" / "glue-sample", tmp_path / "data" / "glue-sample")  # glue.dir is relative
+    # glue.source: sample finds data/glue-sample in the checkout from this working directory (nothing copied)
     proc = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--configfile",
                            "small.yaml", "--cores", "2"], cwd=tmp_path, capture_output=True, text=True, timeout=2400)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]

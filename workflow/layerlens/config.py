@@ -31,7 +31,10 @@ SCHEMA = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
 
 RESOURCES = Path("resources")
 
-GLUE_HELP = ("To get one: data/glue-sample in the checkout holds MRPC and STS-B (a few hundred rows each); the full "
+#: the GLUE rows shipped with the workflow (``glue.source: sample``; see its README for sources and licences)
+GLUE_SAMPLE = Path(__file__).resolve().parents[2] / "data" / "glue-sample"
+GLUE_HELP = ("To get one: glue.source: sample reads the rows shipped in data/glue-sample (MRPC and STS-B, a few "
+             "hundred each); the full "
              "classic glue_data folder (CoLA/, SST-2/, MRPC/, ...) is written by the GLUE benchmark's "
              "download_glue_data.py; or set glue.source: hub to read nyu-mll/glue from the Hugging Face Hub")
 
@@ -240,6 +243,16 @@ def _expand_sweeps(config: dict, workdir: Path) -> None:
 
 def _check_glue(config: dict, workdir: Path) -> None:
     glue = config["glue"]
+    if glue["source"] == "sample":  # the rows shipped with the workflow, found from any working directory
+        shipped = sorted(t for t, spec in TASKS.items() if spec.tsv and all(
+            (GLUE_SAMPLE / rel).is_file() for rel in spec.tsv.files.values()))
+        if not shipped:
+            raise ConfigError("glue.source", f"sample: {GLUE_SAMPLE} is not in this checkout. {GLUE_HELP}")
+        missing = [t for t in grid.glue_tasks(config) if t not in shipped]
+        if missing:
+            raise ConfigError("glue.source", f"sample holds {', '.join(shipped)} only, not {', '.join(missing)}; "
+                                             "for other tasks use glue.source: hub, or tsv with glue.dir")
+        glue.update(source="tsv", dir=str(GLUE_SAMPLE))  # read like any classic glue_data folder
     if glue["source"] != "tsv":
         return
     if not glue.get("dir"):
