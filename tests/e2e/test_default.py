@@ -40,7 +40,9 @@ def test_the_default_config_runs_offline_from_the_checkout(tmp_path):
     assert len(runs) == len(finetuned) * len(cfg["tasks"]) * len(cfg["seeds"])
     assert set(runs["task"]) == set(cfg["tasks"]) and not runs["diverged"].any()
     probe = pd.read_csv(res / "report" / "probe.csv")
-    assert set(probe["model"]) == {*cfg["models"], *cfg["variants"]} and set(probe["head"]) == {"fit"}
+    assert set(probe["model"]) == {*cfg["models"], *cfg["variants"]} and set(probe["mode"]) == set(cfg["probe"]["mode"])
+    # both fitted heads (probe.fit.tie_decoder: both, the schema's default) and the identity control (head "none")
+    assert set(probe["head"]) == {"fit-tied", "fit-untied", "none"}
     for f in ("glue.md", "glue.html", "cost.md", "output_change.png", "glue_deltas.png", "probe_minilm.png"):
         assert (res / "report" / f).stat().st_size > 100
     for variant in (v for v in cfg["variants"] if v in finetuned):
