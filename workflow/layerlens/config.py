@@ -20,24 +20,16 @@ from pathlib import Path
 
 import yaml
 
-from . import controls, dedup, grid, sweeps
+from . import controls, dedup, grid, sources, sweeps
 from .errors import ConfigError, InputError, LayerLensError
 from .layermap import format_layers, resolve_layers
 from .recipes import apply_preset
 from .sources import local_dir
-from .tasks import TASKS, get_task
+from .tasks import TASKS
 
 SCHEMA = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
 
 RESOURCES = Path("resources")
-
-#: the GLUE rows shipped with the workflow (``glue.source: sample``; see its README for sources and licences)
-GLUE_SAMPLE = Path(__file__).resolve().parents[2] / "data" / "glue-sample"
-GLUE_HELP = ("To get one: glue.source: sample reads the rows shipped in data/glue-sample (MRPC and STS-B, a few "
-             "hundred each); the full "
-             "classic glue_data folder (CoLA/, SST-2/, MRPC/, ...) is written by the GLUE benchmark's "
-             "download_glue_data.py; or set glue.source: hub to read nyu-mll/glue from the Hugging Face Hub")
-
 
 def validate(config: dict, *, workdir: str | Path = ".") -> dict:
     """Validate ``config`` in place (defaults filled in) and return it. Raises :class:`ConfigError`."""
@@ -50,7 +42,7 @@ def validate(config: dict, *, workdir: str | Path = ".") -> dict:
     _check_models(config, Path(workdir))
     controls.check(config, lambda b: base_depth(config, b, Path(workdir)),
                    lambda b: base_model_config(config, b, Path(workdir)))
-    _check_glue(config, Path(workdir))
+    sources.check_glue(config, Path(workdir))
     return config
 
 
@@ -239,35 +231,6 @@ def _expand_sweeps(config: dict, workdir: Path) -> None:
                 raise ConfigError(f"{key}", f"generates variant {name!r}, which `variants` already defines "
                                             "differently; rename that variant")
             variants.setdefault(name, spec)
-
-
-def _check_glue(config: dict, workdir: Path) -> None:
-    glue = config["glue"]
-    if glue["source"] == "sample":  # the rows shipped with the workflow, found from any working directory
-        shipped = sorted(t for t, spec in TASKS.items() if spec.tsv and all(
-            (GLUE_SAMPLE / rel).is_file() for rel in spec.tsv.files.values()))
-        if not shipped:
-            raise ConfigError("glue.source", f"sample: {GLUE_SAMPLE} is not in this checkout. {GLUE_HELP}")
-        missing = [t for t in grid.glue_tasks(config) if t not in shipped]
-        if missing:
-            raise ConfigError("glue.source", f"sample holds {', '.join(shipped)} only, not {', '.join(missing)}; "
-                                             "for other tasks use glue.source: hub, or tsv with glue.dir")
-        glue.update(source="tsv", dir=str(GLUE_SAMPLE))  # read like any classic glue_data folder
-    if glue["source"] != "tsv":
-        return
-    if not glue.get("dir"):
-        raise ConfigError("glue.dir", "glue.source is tsv, so glue.dir must name the classic glue_data folder")
-    root = (workdir / glue["dir"]).expanduser()
-    if not root.is_dir():
-        raise ConfigError("glue.dir", f"{glue['dir']!r} is not a folder (relative paths are from the working "
-                                      f"directory). {GLUE_HELP}")
-    for task in grid.glue_tasks(config):
-        files = get_task(task).tsv.files
-        for split, rel in files.items():
-            if not (root / rel).is_file():
-                raise ConfigError("glue.dir",
-                                  f"{glue['dir']!r} lacks {rel} ({task} {split}); the classic layout has "
-                                  + ", ".join(files.values()) + f". {GLUE_HELP}")
 
 
 def main(argv=None) -> int:

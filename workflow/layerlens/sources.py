@@ -1,4 +1,4 @@
-"""Where a base model comes from: ``models.<name>.source``.
+"""Where a base model comes from (``models.<name>.source``), and where GLUE comes from (``glue``).
 
 Three kinds of source, told apart by their form alone (nothing is downloaded or imported to decide):
 
@@ -19,7 +19,9 @@ import importlib.util
 from importlib import metadata
 from pathlib import Path
 
+from . import grid
 from .errors import ConfigError
+from .tasks import TASKS, get_task
 
 PKG = "pkg:"
 
@@ -89,3 +91,42 @@ def package_version(source: str) -> dict:
     if not dists:
         return {"package": module, "version": None}
     return {"package": dists[0], "version": metadata.version(dists[0])}
+
+
+#: the GLUE rows shipped with the workflow (``glue.source: sample``; see its README for sources and licences)
+GLUE_SAMPLE = Path(__file__).resolve().parents[2] / "data" / "glue-sample"
+GLUE_HELP = ("To get one: glue.source: sample reads the rows shipped in data/glue-sample (MRPC and STS-B, a few "
+             "hundred each); the full "
+             "classic glue_data folder (CoLA/, SST-2/, MRPC/, ...) is written by the GLUE benchmark's "
+             "download_glue_data.py; or set glue.source: hub to read nyu-mll/glue from the Hugging Face Hub")
+
+
+def check_glue(config: dict, workdir: Path) -> None:
+    """``glue``: a ``sample`` source becomes the shipped folder (``tsv``); a ``tsv`` folder must hold every file
+    of every task the config reads. A :class:`ConfigError` naming the key and saying how to get one otherwise."""
+    glue = config["glue"]
+    if glue["source"] == "sample":  # the rows shipped with the workflow, found from any working directory
+        shipped = sorted(t for t, spec in TASKS.items() if spec.tsv and all(
+            (GLUE_SAMPLE / rel).is_file() for rel in spec.tsv.files.values()))
+        if not shipped:
+            raise ConfigError("glue.source", f"sample: {GLUE_SAMPLE} is not in this checkout. {GLUE_HELP}")
+        missing = [t for t in grid.glue_tasks(config) if t not in shipped]
+        if missing:
+            raise ConfigError("glue.source", f"sample holds {', '.join(shipped)} only, not {', '.join(missing)}; "
+                                             "for other tasks use glue.source: hub, or tsv with glue.dir")
+        glue.update(source="tsv", dir=str(GLUE_SAMPLE))  # read like any classic glue_data folder
+    if glue["source"] != "tsv":
+        return
+    if not glue.get("dir"):
+        raise ConfigError("glue.dir", "glue.source is tsv, so glue.dir must name the classic glue_data folder")
+    root = (workdir / glue["dir"]).expanduser()
+    if not root.is_dir():
+        raise ConfigError("glue.dir", f"{glue['dir']!r} is not a folder (relative paths are from the working "
+                                      f"directory). {GLUE_HELP}")
+    for task in grid.glue_tasks(config):
+        files = get_task(task).tsv.files
+        for split, rel in files.items():
+            if not (root / rel).is_file():
+                raise ConfigError("glue.dir",
+                                  f"{glue['dir']!r} lacks {rel} ({task} {split}); the classic layout has "
+                                  + ", ".join(files.values()) + f". {GLUE_HELP}")
