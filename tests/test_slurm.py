@@ -270,7 +270,7 @@ def test_workflow_through_slurm(tmp_path, tiny_glue, slurm_node):
 
     # a group job runs its members one after another, and asks for its largest member (1 CPU, 8000 MB for prep),
     # not for their sum (4 CPUs, 18000 MB)
-    members = {"group_prep": 4, "group_report": 8}
+    members = {"group_prep": 4, "group_report": 9}
     for path in submitted.values():
         if "/group_" in path:
             events = member_events(Path(path).read_text())
