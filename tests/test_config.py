@@ -64,8 +64,9 @@ def test_per_task_overrides(good):
     assert "per_task" not in grid.finetune_params(cfg, "rte")
 
 
-#: every config the repository ships: the default and the ready-made experiments
-SHIPPED = [REPO / "config.yaml", *sorted((REPO / "configs").glob("*.yaml"))]
+#: every config the repository ships: the default, the ready-made experiments and the examples
+SHIPPED = [REPO / "config.yaml", *sorted((REPO / "configs").glob("*.yaml")),
+           *sorted((REPO / "examples").glob("*/*.yaml"))]
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: str(p.relative_to(REPO)))
