@@ -225,3 +225,32 @@ def test_grid_names_pairs_and_settings_of_controls():
     assert grid.run_params(cfg, "v.frozen", "rte")["freeze_encoder"] is True
     assert grid.run_params(cfg, "v.compute", "rte")["compute_matched"] == {"variant": "v", "layers": "0-11,11"}
     assert "compute_matched" not in grid.run_params(cfg, "v", "rte")
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_a_run_killed_after_its_last_checkpoint_still_scores_its_last_epoch(prepared, tmp_path, monkeypatch):
+    """The Trainer saves the last step's checkpoint before it scores that epoch on the held-out slice: a run killed
+    in between resumes with no step left to train, and must still score (and may still choose) the last epoch."""
+    from layerlens import checkpoint
+
+    params = {**PARAMS, "max_train_samples": None, "max_eval_samples": None, "model_selection": "holdout",
+              "holdout_fraction": 0.25, "checkpoint_steps": 10_000, "checkpoint_minutes": None}
+    args = dict(task="rte", seed=2, params=params)
+    ref = finetune.finetune(prepared / "models" / "tiny", prepared / "tok" / "rte", tmp_path / "ref", **args)
+
+    class KilledAfterTheLastSave(checkpoint.TimedCheckpoints):
+        def on_save(self, args, state, control, **kwargs):
+            if state.global_step >= state.max_steps:
+                raise _Killed
+
+    with monkeypatch.context() as m:
+        m.setattr(checkpoint, "TimedCheckpoints", KilledAfterTheLastSave)
+        with pytest.raises(_Killed):
+            finetune.finetune(prepared / "models" / "tiny", prepared / "tok" / "rte", tmp_path / "run", **args)
+    run = finetune.finetune(prepared / "models" / "tiny", prepared / "tok" / "rte", tmp_path / "run", **args)
+    assert run["resumed_from"] and ref["resumed_from"] is None
+    assert [h["epoch"] for h in run["selection"]["holdout_scores"]] == [1, 2]
+    assert run["selection"] == ref["selection"] and run["accuracy"] == ref["accuracy"]

@@ -181,6 +181,11 @@ def finetune(model_dir: str | Path, tokenized_dir: str | Path, out_dir: str | Pa
     diverged_at = next((h.get("step") for h in history
                         if any(k in h and not math.isfinite(float(h[k])) for k in ("loss", "grad_norm"))), None)
 
+    if keep and not diverged and not any("eval_score" in h and h.get("step") == trainer.state.global_step
+                                         for h in history):
+        # resumed from the checkpoint of the last step, which the Trainer saves before that epoch's held-out score
+        trainer.evaluate()
+        history = trainer.state.log_history
     if keep:
         keep.restore(trainer.model)
     predictions, outputs = [], {}
