@@ -12,6 +12,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 SHARED_GLUE = (REPO / ".." / "shared" / "glue").resolve()
 
+#: a few seconds of fine-tuning a tiny model on the tiny GLUE files (shared by the fine-tuning and control tests)
+FINETUNE_PARAMS = {"learning_rate": 5e-3, "batch_size": 8, "eval_batch_size": 16, "epochs": 2, "max_length": 32,
+                   "max_train_samples": 40, "max_eval_samples": 20, "warmup_ratio": 0.1, "weight_decay": 0.01,
+                   "logging_steps": 2, "keep_weights": False}
+
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 WORDS = ("the a an cat dog bird man woman child house car tree river city book film story song game "

@@ -9,16 +9,13 @@ import numpy as np
 import pytest
 import torch
 from datasets import load_from_disk
+from helpers import FINETUNE_PARAMS as PARAMS
 from layerlens import config as llconfig
 from layerlens import controls, download, finetune, flops, grid, layermap, tokenization
 from layerlens.errors import ConfigError
 from layerlens.manifest import write_manifest
 from layerlens.modelfiles import load_state_dict
 from safetensors.torch import load_file
-
-PARAMS = {"learning_rate": 5e-3, "batch_size": 8, "eval_batch_size": 16, "epochs": 2, "max_length": 32,
-          "max_train_samples": 40, "max_eval_samples": 20, "warmup_ratio": 0.1, "weight_decay": 0.01,
-          "logging_steps": 2, "keep_weights": False}
 
 
 @pytest.fixture(scope="module")

@@ -8,15 +8,12 @@ import pandas as pd
 import pytest
 import torch
 from datasets import load_from_disk
+from helpers import FINETUNE_PARAMS as PARAMS
 from helpers import REPO
 from layerlens import download, finetune, layermap, tasks, tokenization
 from layerlens.errors import ConfigError, InputError
 from layerlens.manifest import write_manifest
 from transformers import AutoModelForSequenceClassification
-
-PARAMS = {"learning_rate": 5e-3, "batch_size": 8, "eval_batch_size": 16, "epochs": 2, "max_length": 32,
-          "max_train_samples": 40, "max_eval_samples": 20, "warmup_ratio": 0.1, "weight_decay": 0.01,
-          "logging_steps": 2, "keep_weights": False}
 
 
 @pytest.fixture(scope="module")
