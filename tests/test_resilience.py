@@ -35,6 +35,14 @@ def setup(workdir, tasks=("rte",), n_train=400, **finetune):
     return cfg
 
 
+def complete_json(path):
+    try:
+        json.loads(path.read_text())
+        return True
+    except (OSError, ValueError):
+        return False
+
+
 def job_pids(workdir, script="finetune.py"):
     """Processes running a rule's script in ``workdir`` (Linux /proc)."""
     pids = []
@@ -56,9 +64,11 @@ def job_pids(workdir, script="finetune.py"):
     # fraction of a minute here, so the first one comes within the run
     {"checkpoint_minutes": 0.01, "checkpoint_steps": None},
     {"checkpoint_minutes": None, "checkpoint_steps": 20},
-    # held-out model selection: epoch 1 (90 steps) is scored and its weights kept before the checkpoint at step 100;
-    # the resumed run must know what it had chosen
-    {"checkpoint_minutes": None, "checkpoint_steps": 100, "model_selection": "holdout", "holdout_fraction": 0.1},
+    # held-out model selection: epoch 1 (270 steps) is scored and its weights kept before the checkpoint at step 300;
+    # the resumed run must know what it had chosen. 240 steps remain after that checkpoint: with 80 (400 examples),
+    # the job could finish between the checkpoint and the kill on a fast machine (seen once in CI)
+    {"checkpoint_minutes": None, "checkpoint_steps": 300, "model_selection": "holdout", "holdout_fraction": 0.1,
+     "n_train": 1200},
 ], ids=["by-time-default-path", "by-steps", "holdout-selection"])
 def test_kill_9_mid_finetune_then_rerun_gives_identical_metrics(tmp_path, checkpointing):
     ref, run = tmp_path / "ref", tmp_path / "run"
@@ -73,8 +83,8 @@ def test_kill_9_mid_finetune_then_rerun_gives_identical_metrics(tmp_path, checkp
     deadline = time.time() + 600
     killed = False
     while time.time() < deadline and proc.poll() is None:
-        if list((run / CELL / "checkpoints").glob("*/checkpoint-*/trainer_state.json")):
-            time.sleep(0.5)
+        state = next((run / CELL / "checkpoints").glob("*/checkpoint-*/trainer_state.json"), None)
+        if state is not None and complete_json(state):  # written last in a checkpoint: kill at once, mid-run
             for pid in job_pids(run):
                 os.kill(pid, signal.SIGKILL)
                 killed = True
