@@ -350,3 +350,24 @@ def test_electra_discriminator_needs_a_fitted_head(tiny, tmp_path):
     layermap.build_variant(disc, tmp_path / "v", [0, 1, 1, 2])
     with safe_open(str(tmp_path / "v" / "model.safetensors"), "pt") as f:
         assert any(k.startswith("discriminator_predictions.") for k in f.keys())
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_gpu_padding_to_a_multiple_of_8_leaves_the_outputs_unchanged(tiny, family):
+    """Fine-tuning on a GPU pads each batch to a multiple of 8 tokens (batches.collator): the extra padding must be
+    masked out, so a sequence classifier gives the logits of exact per-batch padding."""
+    from layerlens.batches import collator
+    from transformers import AutoModelForSequenceClassification
+
+    model_dir = tiny(family)
+    tok = AutoTokenizer.from_pretrained(str(model_dir))
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_pretrained(str(model_dir), num_labels=3).eval()
+    features = [dict(tok(a, b)) for a, b in zip(SENTENCES, SENTENCES[1:] + [LONG])]
+    exact, padded = collator(tok, on_gpu=False)(features), collator(tok, on_gpu=True)(features)
+    longest = max(len(f["input_ids"]) for f in features)
+    assert exact["input_ids"].shape[1] == longest and longest % 8  # the test needs padding to add
+    assert padded["input_ids"].shape[1] == -(-longest // 8) * 8
+    with torch.no_grad():
+        a, b = model(**exact).logits, model(**padded).logits
+    torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)

@@ -5,7 +5,8 @@
 - :func:`finetune` sets the seed *before* the classifier head is built, so a base and its variants start from the
   same head for a given seed and see the data in the same order (``seed`` and ``data_seed``): their scores are
   paired by seed.
-- Batches are padded per batch (``DataCollatorWithPadding``), never to ``max_length``.
+- Batches are padded per batch (:func:`layerlens.batches.collator`; on a GPU to a multiple of 8 tokens), never
+  to ``max_length``.
 - Metrics are computed locally (:mod:`layerlens.tasks`); ``metrics.json`` and ``predictions.tsv`` are written
   atomically; the trained weights are dropped unless ``keep_weights``.
 - ``metrics.json`` flags a run ``diverged`` (non-finite loss, gradient norm or logits: null scores) or
@@ -70,13 +71,13 @@ def finetune(model_dir: str | Path, tokenized_dir: str | Path, out_dir: str | Pa
     from transformers import (
         AutoModelForSequenceClassification,
         AutoTokenizer,
-        DataCollatorWithPadding,
         TrainerCallback,
         TrainingArguments,
         set_seed,
     )
     from transformers.trainer_utils import get_last_checkpoint
 
+    from . import batches
     from .checkpoint import SafeTrainer, TimedCheckpoints, mean_loss
 
     spec = get_task(task)
@@ -161,7 +162,7 @@ def finetune(model_dir: str | Path, tokenized_dir: str | Path, out_dir: str | Pa
 
     keep = selection.KeepBest(work_dir / "best") if holdout is not None else None
     trainer = SafeTrainer(model=model, args=args, train_dataset=train, processing_class=tokenizer,
-                          data_collator=DataCollatorWithPadding(tokenizer),
+                          data_collator=batches.collator(tokenizer, on_gpu=use_cuda),
                           eval_dataset=holdout, compute_metrics=selection.holdout_scorer(task) if keep else None,
                           callbacks=[StopOnNonFiniteLoss(), TimedCheckpoints(params.get("checkpoint_minutes") or 0)]
                           + ([keep] if keep else []))
@@ -232,6 +233,7 @@ def finetune(model_dir: str | Path, tokenized_dir: str | Path, out_dir: str | Pa
         "frozen": frozen,
         "hyperparameters": params,
         "precision": "bf16" if bf16 else "fp32", "tf32": bool(tf32),
+        "pad_to_multiple_of": batches.GPU_PAD_MULTIPLE if use_cuda else None,
         "attention": model.config._attn_implementation,
         "newly_initialised": sorted(info["missing_keys"]),
         "device": _device_name(),
