@@ -31,6 +31,7 @@ SCHEMA = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
 
 RESOURCES = Path("resources")
 
+
 def validate(config: dict, *, workdir: str | Path = ".") -> dict:
     """Validate ``config`` in place (defaults filled in) and return it. Raises :class:`ConfigError`."""
     apply_preset(config)  # a named fine-tuning recipe fills the keys the config leaves out, before the defaults

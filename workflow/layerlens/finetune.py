@@ -161,8 +161,9 @@ def finetune(model_dir: str | Path, tokenized_dir: str | Path, out_dir: str | Pa
                 control.should_training_stop = True
 
     keep = selection.KeepBest(work_dir / "best") if holdout is not None else None
+    collate = batches.collator(tokenizer, on_gpu=use_cuda)
     trainer = SafeTrainer(model=model, args=args, train_dataset=train, processing_class=tokenizer,
-                          data_collator=batches.collator(tokenizer, on_gpu=use_cuda),
+                          data_collator=collate,
                           eval_dataset=holdout, compute_metrics=selection.holdout_scorer(task) if keep else None,
                           callbacks=[StopOnNonFiniteLoss(), TimedCheckpoints(params.get("checkpoint_minutes") or 0)]
                           + ([keep] if keep else []))
@@ -233,7 +234,7 @@ def finetune(model_dir: str | Path, tokenized_dir: str | Path, out_dir: str | Pa
         "frozen": frozen,
         "hyperparameters": params,
         "precision": "bf16" if bf16 else "fp32", "tf32": bool(tf32),
-        "pad_to_multiple_of": batches.GPU_PAD_MULTIPLE if use_cuda else None,
+        "pad_to_multiple_of": collate.pad_to_multiple_of,
         "attention": model.config._attn_implementation,
         "newly_initialised": sorted(info["missing_keys"]),
         "device": _device_name(),
